@@ -1,0 +1,344 @@
+/**
+ * Symmetric eigendecomposition: Householder reduction to tridiagonal form, then implicit QL with Wilkinson-style
+ * shifts (the EISPACK tql2 scheme). The estimators rarely need the full eigenvector matrix: LogME and the
+ * H-scores need Vᵀb for a handful of vectors b, PCA needs the top k vectors. So the QL rotations are either
+ * applied on the fly to a small block (Vᵀ B costs O(n²·k), not O(n³)), or recorded and replayed backwards on
+ * k unit vectors.
+ */
+import { TlabError } from '../util/errors.ts';
+import { type Matrix, matrix } from './matrix.ts';
+
+export interface Tridiagonal {
+  readonly n: number;
+  /** Diagonal of T. */
+  readonly d: Float64Array;
+  /** e[i] = T[i+1][i]; e[n-1] = 0. */
+  readonly e: Float64Array;
+  /** Householder vectors below the subdiagonal (row-major n×n, column k holds v_k for rows >= k+2). */
+  readonly v: Float64Array;
+  readonly tau: Float64Array;
+}
+
+function checkSquare(a: Matrix, what: string): void {
+  if (a.rows !== a.cols) throw new TlabError(`${what}: matrix must be square, got [${a.rows}, ${a.cols}]`);
+}
+
+/** A = Q T Qᵀ with Q = H_0 H_1 ... H_{n-3}; uses the lower triangle of `a` only. */
+export function tridiagonalize(a: Matrix): Tridiagonal {
+  checkSquare(a, 'tridiagonalize');
+  const n = a.rows;
+  const A = a.data.slice();
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  const tau = new Float64Array(n);
+  const v = new Float64Array(n);
+  const p = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
+    const s = k + 1;
+    d[k] = A[k * n + k];
+    const alpha = A[s * n + k];
+    let sig = 0;
+    for (let i = k + 2; i < n; i++) {
+      const x = A[i * n + k];
+      sig += x * x;
+    }
+    if (sig === 0) {
+      e[k] = alpha;
+      tau[k] = 0;
+      for (let i = k + 2; i < n; i++) A[i * n + k] = 0;
+      continue;
+    }
+    const norm = Math.sqrt(alpha * alpha + sig);
+    const beta = alpha <= 0 ? norm : -norm;
+    const t = (beta - alpha) / beta;
+    const inv = 1 / (alpha - beta);
+    v[s] = 1;
+    for (let i = k + 2; i < n; i++) v[i] = A[i * n + k] * inv;
+    e[k] = beta;
+    tau[k] = t;
+    // p = t · A22 v over the lower triangle (each off-diagonal element serves both rows).
+    for (let i = s; i < n; i++) p[i] = 0;
+    for (let i = s; i < n; i++) {
+      const row = i * n;
+      const vi = v[i];
+      let acc = A[row + i] * vi;
+      for (let j = s; j < i; j++) {
+        const x = A[row + j];
+        acc += x * v[j];
+        p[j] += x * vi;
+      }
+      p[i] += acc;
+    }
+    let pv = 0;
+    for (let i = s; i < n; i++) {
+      p[i] *= t;
+      pv += p[i] * v[i];
+    }
+    const h = 0.5 * t * pv;
+    for (let i = s; i < n; i++) p[i] -= h * v[i];
+    // A22 -= v wᵀ + w vᵀ (lower triangle)
+    for (let i = s; i < n; i++) {
+      const row = i * n;
+      const vi = v[i];
+      const wi = p[i];
+      for (let j = s; j <= i; j++) A[row + j] -= vi * p[j] + wi * v[j];
+    }
+    for (let i = k + 2; i < n; i++) A[i * n + k] = v[i];
+  }
+  if (n >= 2) {
+    d[n - 2] = A[(n - 2) * n + n - 2];
+    e[n - 2] = A[(n - 1) * n + n - 2];
+  }
+  if (n >= 1) d[n - 1] = A[n * n - 1];
+  return { n, d, e, v: A, tau };
+}
+
+/** Applies one reflector H_k = I - τ v vᵀ (v over rows k+1..n-1) to the n×m row-major block y. */
+function applyReflector(tri: Tridiagonal, k: number, y: Float64Array, m: number, w: Float64Array): void {
+  const { n, v, tau } = tri;
+  const t = tau[k];
+  if (t === 0) return;
+  const s = k + 1;
+  w.fill(0, 0, m);
+  for (let c = 0; c < m; c++) w[c] = y[s * m + c];
+  for (let i = k + 2; i < n; i++) {
+    const vi = v[i * n + k];
+    if (vi === 0) continue;
+    const r = i * m;
+    for (let c = 0; c < m; c++) w[c] += vi * y[r + c];
+  }
+  for (let c = 0; c < m; c++) w[c] *= t;
+  for (let c = 0; c < m; c++) y[s * m + c] -= w[c];
+  for (let i = k + 2; i < n; i++) {
+    const vi = v[i * n + k];
+    if (vi === 0) continue;
+    const r = i * m;
+    for (let c = 0; c < m; c++) y[r + c] -= vi * w[c];
+  }
+}
+
+/** Qᵀ B for B (n×m); returns a new matrix. */
+export function applyQt(tri: Tridiagonal, b: Matrix): Matrix {
+  const y = b.data.slice();
+  const w = new Float64Array(b.cols);
+  for (let k = 0; k < tri.n - 2; k++) applyReflector(tri, k, y, b.cols, w);
+  return matrix(b.rows, b.cols, y);
+}
+
+/** Q B for B (n×m); returns a new matrix. */
+export function applyQ(tri: Tridiagonal, b: Matrix): Matrix {
+  const y = b.data.slice();
+  const w = new Float64Array(b.cols);
+  for (let k = tri.n - 3; k >= 0; k--) applyReflector(tri, k, y, b.cols, w);
+  return matrix(b.rows, b.cols, y);
+}
+
+/** Rotations recorded by the QL iteration, in the order they were applied. */
+export interface Rotations {
+  count: number;
+  index: Int32Array;
+  c: Float64Array;
+  s: Float64Array;
+}
+
+function pushRotation(r: Rotations, i: number, c: number, s: number): void {
+  if (r.count === r.index.length) {
+    const cap = r.index.length * 2;
+    const index = new Int32Array(cap);
+    index.set(r.index);
+    const cc = new Float64Array(cap);
+    cc.set(r.c);
+    const ss = new Float64Array(cap);
+    ss.set(r.s);
+    r.index = index;
+    r.c = cc;
+    r.s = ss;
+  }
+  r.index[r.count] = i;
+  r.c[r.count] = c;
+  r.s[r.count] = s;
+  r.count++;
+}
+
+/**
+ * Eigenvalues of the symmetric tridiagonal (d, e) by implicit QL (unsorted, in place in d). If `y` (n×m,
+ * row-major) is given, every rotation is applied to its rows so y becomes Zᵀ y, where T = Z Λ Zᵀ. If `record` is
+ * given, the rotations are stored there.
+ */
+export function tridiagonalQL(
+  d: Float64Array,
+  eIn: Float64Array,
+  y?: Float64Array,
+  m = 0,
+  record?: Rotations,
+): void {
+  const n = d.length;
+  const e = eIn.slice();
+  e[n - 1] = 0;
+  let f = 0;
+  let tst1 = 0;
+  const eps = 2 ** -52;
+  for (let l = 0; l < n; l++) {
+    tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
+    let mm = l;
+    while (mm < n) {
+      if (Math.abs(e[mm]) <= eps * tst1) break;
+      mm++;
+    }
+    if (mm > l) {
+      let iter = 0;
+      do {
+        if (++iter > 100)
+          throw new TlabError('eigh: QL iteration did not converge (matrix contains NaN or Inf?)');
+        let g = d[l];
+        let p = (d[l + 1] - g) / (2 * e[l]);
+        let r = Math.hypot(p, 1);
+        if (p < 0) r = -r;
+        d[l] = e[l] / (p + r);
+        d[l + 1] = e[l] * (p + r);
+        const dl1 = d[l + 1];
+        let h = g - d[l];
+        for (let i = l + 2; i < n; i++) d[i] -= h;
+        f += h;
+        p = d[mm];
+        let c = 1;
+        let c2 = c;
+        let c3 = c;
+        const el1 = e[l + 1];
+        let s = 0;
+        let s2 = 0;
+        for (let i = mm - 1; i >= l; i--) {
+          c3 = c2;
+          c2 = c;
+          s2 = s;
+          g = c * e[i];
+          h = c * p;
+          r = Math.hypot(p, e[i]);
+          e[i + 1] = s * r;
+          s = e[i] / r;
+          c = p / r;
+          p = c * d[i] - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]);
+          if (y) {
+            const ri = i * m;
+            const rj = ri + m;
+            for (let k = 0; k < m; k++) {
+              const a = y[ri + k];
+              const b = y[rj + k];
+              y[ri + k] = c * a - s * b;
+              y[rj + k] = s * a + c * b;
+            }
+          }
+          if (record) pushRotation(record, i, c, s);
+        }
+        p = (-s * s2 * c3 * el1 * e[l]) / dl1;
+        e[l] = s * p;
+        d[l] = c * p;
+      } while (Math.abs(e[l]) > eps * tst1);
+    }
+    d[l] = d[l] + f;
+    e[l] = 0;
+  }
+}
+
+function ascendingOrder(values: Float64Array): Int32Array {
+  const idx = Int32Array.from({ length: values.length }, (_, i) => i);
+  idx.sort((a, b) => values[a] - values[b] || a - b);
+  return idx;
+}
+
+function permuteRows(y: Float64Array, m: number, order: Int32Array): Float64Array {
+  const out = new Float64Array(y.length);
+  for (let r = 0; r < order.length; r++) out.set(y.subarray(order[r] * m, (order[r] + 1) * m), r * m);
+  return out;
+}
+
+/** Eigenvalues of a symmetric matrix, ascending. */
+export function eigvalsh(a: Matrix): Float64Array {
+  const tri = tridiagonalize(a);
+  const d = tri.d.slice();
+  tridiagonalQL(d, tri.e);
+  return d.sort();
+}
+
+export interface EigenProjection {
+  /** Eigenvalues, ascending. */
+  values: Float64Array;
+  /** Vᵀ B (n×m): row i is eigenvector i's inner product with each column of B. */
+  projections: Matrix;
+}
+
+/** Eigenvalues of symmetric A and the projections Vᵀ B of B's columns onto the eigenvectors. */
+export function eighProject(a: Matrix, b: Matrix): EigenProjection {
+  checkSquare(a, 'eighProject');
+  if (b.rows !== a.rows) throw new TlabError(`eighProject: B has ${b.rows} rows, A is ${a.rows}×${a.rows}`);
+  const tri = tridiagonalize(a);
+  const y = applyQt(tri, b).data;
+  const d = tri.d.slice();
+  tridiagonalQL(d, tri.e, y, b.cols);
+  const order = ascendingOrder(d);
+  const values = Float64Array.from(order, (i) => d[i]);
+  return { values, projections: matrix(b.rows, b.cols, permuteRows(y, b.cols, order)) };
+}
+
+export interface Eigen {
+  /** Ascending. */
+  values: Float64Array;
+  /** Column i is the unit eigenvector of values[i]. */
+  vectors: Matrix;
+}
+
+/** Full symmetric eigendecomposition A = V diag(values) Vᵀ (O(n³); prefer eighProject/eighTop when possible). */
+export function eigh(a: Matrix): Eigen {
+  const n = a.rows;
+  const eye = matrix(n, n);
+  for (let i = 0; i < n; i++) eye.data[i * n + i] = 1;
+  const { values, projections } = eighProject(a, eye);
+  // projections = Vᵀ; transpose to columns.
+  const v = matrix(n, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) v.data[j * n + i] = projections.data[i * n + j];
+  return { values, vectors: v };
+}
+
+/** The k largest eigenpairs, values descending, vectors as the k columns of an n×k matrix. */
+export function eighTop(a: Matrix, k: number): Eigen {
+  return eighTopBy(a, () => k);
+}
+
+/**
+ * The largest eigenpairs, where `choose` sees all eigenvalues (descending) and returns how many to keep
+ * (PCA by explained-variance fraction needs the whole spectrum before it knows k).
+ */
+export function eighTopBy(a: Matrix, choose: (descending: Float64Array) => number): Eigen {
+  checkSquare(a, 'eighTop');
+  const n = a.rows;
+  const tri = tridiagonalize(a);
+  const d = tri.d.slice();
+  const rot: Rotations = {
+    count: 0,
+    index: new Int32Array(1024),
+    c: new Float64Array(1024),
+    s: new Float64Array(1024),
+  };
+  tridiagonalQL(d, tri.e, undefined, 0, rot);
+  const order = ascendingOrder(d);
+  const descending = Float64Array.from({ length: n }, (_, i) => d[order[n - 1 - i]]);
+  const k = choose(descending);
+  if (!Number.isInteger(k) || k < 0 || k > n) throw new TlabError(`eighTop: k=${k} must be in [0, ${n}]`);
+  // Z[:, S] = G_1 G_2 ... G_m E_S: replay the rotations backwards on the selected unit vectors.
+  const x = new Float64Array(n * k);
+  for (let c = 0; c < k; c++) x[order[n - 1 - c] * k + c] = 1;
+  for (let r = rot.count - 1; r >= 0; r--) {
+    const ri = rot.index[r] * k;
+    const rj = ri + k;
+    const c = rot.c[r];
+    const s = rot.s[r];
+    for (let q = 0; q < k; q++) {
+      const a0 = x[ri + q];
+      const b0 = x[rj + q];
+      x[ri + q] = c * a0 + s * b0;
+      x[rj + q] = -s * a0 + c * b0;
+    }
+  }
+  return { values: descending.slice(0, k), vectors: applyQ(tri, matrix(n, k, x)) };
+}

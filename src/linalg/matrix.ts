@@ -1,0 +1,123 @@
+/**
+ * Dense row-major float64 matrices: the one representation the linear algebra and the estimators share.
+ * Float32 inputs are widened once at the boundary, because the estimators' reference numbers are float64.
+ */
+import { TlabError } from '../util/errors.ts';
+
+export interface Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  /** Row-major, length rows*cols. */
+  readonly data: Float64Array;
+}
+
+export type FloatArray = Float32Array | Float64Array;
+
+export function matrix(rows: number, cols: number, data?: FloatArray): Matrix {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0)
+    throw new TlabError(`matrix: shape [${rows}, ${cols}] must be non-negative integers`);
+  if (data === undefined) return { rows, cols, data: new Float64Array(rows * cols) };
+  if (data.length !== rows * cols)
+    throw new TlabError(
+      `matrix: data has ${data.length} elements but shape [${rows}, ${cols}] needs ${rows * cols}`,
+    );
+  return { rows, cols, data: data instanceof Float64Array ? data : Float64Array.from(data) };
+}
+
+/** Builds a matrix from nested arrays (tests, small inputs). */
+export function fromRows(rows: readonly (readonly number[])[]): Matrix {
+  const r = rows.length;
+  const c = r === 0 ? 0 : rows[0].length;
+  const out = matrix(r, c);
+  for (let i = 0; i < r; i++) {
+    if (rows[i].length !== c)
+      throw new TlabError(`fromRows: row ${i} has ${rows[i].length} values, expected ${c}`);
+    out.data.set(rows[i], i * c);
+  }
+  return out;
+}
+
+export function toRows(m: Matrix): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < m.rows; i++) out.push(Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols)));
+  return out;
+}
+
+export function identity(n: number): Matrix {
+  const m = matrix(n, n);
+  for (let i = 0; i < n; i++) m.data[i * n + i] = 1;
+  return m;
+}
+
+export function transpose(m: Matrix): Matrix {
+  const out = matrix(m.cols, m.rows);
+  const { rows, cols, data } = m;
+  const o = out.data;
+  const B = 32; // tiles keep both sides in cache
+  for (let i0 = 0; i0 < rows; i0 += B)
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const i1 = Math.min(rows, i0 + B);
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) o[j * rows + i] = data[i * cols + j];
+    }
+  return out;
+}
+
+/** Rows `idx` of m, in that order. */
+export function selectRows(m: Matrix, idx: ArrayLike<number>): Matrix {
+  const out = matrix(idx.length, m.cols);
+  for (let k = 0; k < idx.length; k++)
+    out.data.set(m.data.subarray(idx[k] * m.cols, (idx[k] + 1) * m.cols), k * m.cols);
+  return out;
+}
+
+/** First `k` columns of m. */
+export function leadingColumns(m: Matrix, k: number): Matrix {
+  const out = matrix(m.rows, k);
+  for (let i = 0; i < m.rows; i++) out.data.set(m.data.subarray(i * m.cols, i * m.cols + k), i * k);
+  return out;
+}
+
+export function columnMeans(m: Matrix): Float64Array {
+  const mean = new Float64Array(m.cols);
+  const { rows, cols, data } = m;
+  for (let i = 0; i < rows; i++) {
+    const r = i * cols;
+    for (let j = 0; j < cols; j++) mean[j] += data[r + j];
+  }
+  if (rows > 0) for (let j = 0; j < cols; j++) mean[j] /= rows;
+  return mean;
+}
+
+/** m with each column's mean subtracted (a new matrix). */
+export function centerColumns(m: Matrix, mean: Float64Array = columnMeans(m)): Matrix {
+  const out = matrix(m.rows, m.cols, m.data.slice());
+  const { rows, cols } = m;
+  const d = out.data;
+  for (let i = 0; i < rows; i++) {
+    const r = i * cols;
+    for (let j = 0; j < cols; j++) d[r + j] -= mean[j];
+  }
+  return out;
+}
+
+export function scale(m: Matrix, s: number): Matrix {
+  const out = matrix(m.rows, m.cols, m.data.slice());
+  for (let i = 0; i < out.data.length; i++) out.data[i] *= s;
+  return out;
+}
+
+/** Throws when any element is NaN or infinite, naming the first bad row. */
+export function assertFinite(m: Matrix, name: string): void {
+  const { rows, cols, data } = m;
+  for (let i = 0; i < rows; i++) {
+    const r = i * cols;
+    for (let j = 0; j < cols; j++) {
+      const x = data[r + j];
+      if (!Number.isFinite(x))
+        throw new TlabError(
+          `${name}: row ${i} contains ${Number.isNaN(x) ? 'NaN' : 'an infinite value'} (column ${j})`,
+        );
+    }
+  }
+}

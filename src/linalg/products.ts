@@ -1,0 +1,148 @@
+/**
+ * Matrix products. Small ones run in JS (no session start-up, exact same summation order every time); large
+ * ones go to onnxruntime's float64 Gemm. The switch is a flop count, adjustable so tests exercise both paths.
+ */
+import { type Matrix, matrix } from './matrix.ts';
+import { type Program, run } from './ort-runtime.ts';
+
+let ortMinFlops = 2e7;
+
+/** Products below this many multiply-adds run in JS; returns the previous value (tests set 0 or Infinity). */
+export function setOrtMinFlops(flops: number): number {
+  const prev = ortMinFlops;
+  ortMinFlops = flops;
+  return prev;
+}
+
+function gemmProgram(transA: number, transB: number): () => Program {
+  return () => ({
+    nodes: [{ op: 'Gemm', inputs: ['A', 'B'], outputs: ['Y'], ints: { transA, transB } }],
+    inputs: [
+      { name: 'A', type: 'float64', dims: ['a0', 'a1'] },
+      { name: 'B', type: 'float64', dims: ['b0', 'b1'] },
+    ],
+    outputs: [{ name: 'Y', type: 'float64', dims: ['y0', 'y1'] }],
+  });
+}
+
+async function ortGemm(a: Matrix, b: Matrix, transA: 0 | 1, transB: 0 | 1): Promise<Matrix> {
+  const key = `gemm-${transA}${transB}`;
+  const out = await run(key, gemmProgram(transA, transB), {
+    A: { type: 'float64', data: a.data, dims: [a.rows, a.cols] },
+    B: { type: 'float64', data: b.data, dims: [b.rows, b.cols] },
+  });
+  const y = out.Y;
+  return matrix(Number(y.dims[0]), Number(y.dims[1]), y.data as Float64Array);
+}
+
+function checkInner(what: string, k1: number, k2: number): void {
+  if (k1 !== k2) throw new Error(`${what}: inner dimensions differ (${k1} vs ${k2})`);
+}
+
+/** Fᵀ F (cols × cols), symmetric. */
+export async function gram(f: Matrix): Promise<Matrix> {
+  if (f.rows * f.cols * f.cols >= ortMinFlops && f.rows > 0) return symmetrize(await ortGemm(f, f, 1, 0));
+  return gramJs(f);
+}
+
+/** F Fᵀ (rows × rows), symmetric. */
+export async function outerGram(f: Matrix): Promise<Matrix> {
+  if (f.rows * f.rows * f.cols >= ortMinFlops && f.cols > 0) return symmetrize(await ortGemm(f, f, 0, 1));
+  return matmulTransBJs(f, f);
+}
+
+/** A B. */
+export async function matmul(a: Matrix, b: Matrix): Promise<Matrix> {
+  checkInner('matmul', a.cols, b.rows);
+  if (a.rows * a.cols * b.cols >= ortMinFlops && a.cols > 0) return ortGemm(a, b, 0, 0);
+  return matmulJs(a, b);
+}
+
+/** A Bᵀ. */
+export async function matmulTransB(a: Matrix, b: Matrix): Promise<Matrix> {
+  checkInner('matmulTransB', a.cols, b.cols);
+  if (a.rows * a.cols * b.rows >= ortMinFlops && a.cols > 0) return ortGemm(a, b, 0, 1);
+  return matmulTransBJs(a, b);
+}
+
+/** Aᵀ B. */
+export async function matmulTransA(a: Matrix, b: Matrix): Promise<Matrix> {
+  checkInner('matmulTransA', a.rows, b.rows);
+  if (a.rows * a.cols * b.cols >= ortMinFlops && a.rows > 0) return ortGemm(a, b, 1, 0);
+  const out = matrix(a.cols, b.cols);
+  const o = out.data;
+  for (let i = 0; i < a.rows; i++) {
+    const ar = i * a.cols;
+    const br = i * b.cols;
+    for (let p = 0; p < a.cols; p++) {
+      const x = a.data[ar + p];
+      if (x === 0) continue;
+      const orow = p * b.cols;
+      for (let q = 0; q < b.cols; q++) o[orow + q] += x * b.data[br + q];
+    }
+  }
+  return out;
+}
+
+/** Averages the two triangles so a Gemm result is exactly symmetric. */
+function symmetrize(m: Matrix): Matrix {
+  const n = m.rows;
+  const d = m.data;
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < i; j++) {
+      const v = 0.5 * (d[i * n + j] + d[j * n + i]);
+      d[i * n + j] = v;
+      d[j * n + i] = v;
+    }
+  return m;
+}
+
+function gramJs(f: Matrix): Matrix {
+  const { rows, cols, data } = f;
+  const g = matrix(cols, cols);
+  const o = g.data;
+  for (let i = 0; i < rows; i++) {
+    const r = i * cols;
+    for (let j = 0; j < cols; j++) {
+      const x = data[r + j];
+      if (x === 0) continue;
+      const orow = j * cols;
+      for (let k = 0; k <= j; k++) o[orow + k] += x * data[r + k];
+    }
+  }
+  for (let j = 0; j < cols; j++) for (let k = 0; k < j; k++) o[k * cols + j] = o[j * cols + k];
+  return g;
+}
+
+function matmulJs(a: Matrix, b: Matrix): Matrix {
+  const out = matrix(a.rows, b.cols);
+  const o = out.data;
+  const n = b.cols;
+  for (let i = 0; i < a.rows; i++) {
+    const ar = i * a.cols;
+    const orow = i * n;
+    for (let p = 0; p < a.cols; p++) {
+      const x = a.data[ar + p];
+      if (x === 0) continue;
+      const br = p * n;
+      for (let j = 0; j < n; j++) o[orow + j] += x * b.data[br + j];
+    }
+  }
+  return out;
+}
+
+function matmulTransBJs(a: Matrix, b: Matrix): Matrix {
+  const out = matrix(a.rows, b.rows);
+  const o = out.data;
+  const k = a.cols;
+  for (let i = 0; i < a.rows; i++) {
+    const ar = i * k;
+    for (let j = 0; j < b.rows; j++) {
+      const br = j * k;
+      let s = 0;
+      for (let p = 0; p < k; p++) s += a.data[ar + p] * b.data[br + p];
+      o[i * b.rows + j] = s;
+    }
+  }
+  return out;
+}
