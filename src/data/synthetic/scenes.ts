@@ -1,0 +1,347 @@
+/**
+ * Scenes of coloured shapes and three generators over them, which share the pictures and differ in what
+ * is asked, so transfer between them is measurable:
+ *   counting        "How many red objects are there?", "What colour is the star?", "What shape is the blue object?"
+ *   spatial         "Where is the red circle relative to the blue square?" (left/right/above/below) or yes/no
+ *   image-pairs     two scenes and a statement to judge True/False (NLVR2-style), balanced labels
+ */
+import { z } from 'zod';
+import { Rng } from '../../util/random.ts';
+import type { SourceRow } from '../sources/types.ts';
+import {
+  COLOR_NAMES,
+  COLORS,
+  placeObjects,
+  plural,
+  renderImage,
+  SHAPES,
+  type ShapeName,
+  shapeSvg,
+  svgDocument,
+} from './draw.ts';
+import type { SyntheticGenerator } from './types.ts';
+
+interface SceneObject {
+  shape: ShapeName;
+  color: string;
+  x: number;
+  y: number;
+  radius: number;
+}
+
+const splitsParam = z.record(z.string(), z.int().min(0)).default({ train: 200, validation: 20, test: 20 });
+const sceneParams = {
+  splits: splitsParam,
+  image_size: z.int().min(32).max(1024).default(160),
+  colors: z
+    .array(z.enum(COLOR_NAMES as [string, ...string[]]))
+    .min(2)
+    .default(['red', 'green', 'blue', 'yellow']),
+  shapes: z.array(z.enum(SHAPES)).min(2).default(['circle', 'square', 'triangle', 'star']),
+  min_objects: z.int().min(1).default(1),
+  max_objects: z.int().min(1).max(16).default(6),
+};
+
+function scene(rng: Rng, n: number, size: number, colors: string[], shapes: ShapeName[]): SceneObject[] {
+  const lattice = Math.max(3, Math.ceil(Math.sqrt(n * 1.6)));
+  return placeObjects(n, size, lattice, rng).map((pos) => ({
+    shape: rng.pick(shapes),
+    color: rng.pick(colors),
+    x: pos.x,
+    y: pos.y,
+    radius: pos.radius,
+  }));
+}
+
+function sceneSvg(objects: SceneObject[], size: number): string {
+  return svgDocument(
+    size,
+    size,
+    objects.map((o) => shapeSvg(o.shape, o.x, o.y, o.radius, COLORS[o.color])).join(''),
+    '#f4f4f4',
+  );
+}
+
+const describe = (o: SceneObject): string => `${o.color} ${o.shape}`;
+
+// ---------------------------------------------------------------------------------------------- counting
+
+const CountingParams = z
+  .object({
+    ...sceneParams,
+    questions: z
+      .array(z.enum(['count', 'count_color', 'count_shape', 'color', 'shape']))
+      .min(1)
+      .default(['count', 'count_color', 'count_shape', 'color', 'shape']),
+  })
+  .strict();
+type CountingParams = z.infer<typeof CountingParams>;
+
+function countingQuestion(
+  p: CountingParams,
+  rng: Rng,
+  objects: SceneObject[],
+): { question: string; answer: string; kind: string } | undefined {
+  const kind = rng.pick(p.questions);
+  if (kind === 'count')
+    return { kind, question: 'How many objects are there?', answer: String(objects.length) };
+  if (kind === 'count_color') {
+    const color = rng.pick(p.colors);
+    return {
+      kind,
+      question: `How many ${color} objects are there?`,
+      answer: String(objects.filter((o) => o.color === color).length),
+    };
+  }
+  if (kind === 'count_shape') {
+    const shape = rng.pick(p.shapes);
+    return {
+      kind,
+      question: `How many ${plural(shape)} are there?`,
+      answer: String(objects.filter((o) => o.shape === shape).length),
+    };
+  }
+  // Attribute questions only about an object that is unique by the attribute asked from.
+  const byShape = objects.filter((o) => objects.filter((x) => x.shape === o.shape).length === 1);
+  const byColor = objects.filter((o) => objects.filter((x) => x.color === o.color).length === 1);
+  if (kind === 'color' && byShape.length > 0) {
+    const o = rng.pick(byShape);
+    return { kind, question: `What colour is the ${o.shape}?`, answer: o.color };
+  }
+  if (kind === 'shape' && byColor.length > 0) {
+    const o = rng.pick(byColor);
+    return { kind, question: `What shape is the ${o.color} object?`, answer: o.shape };
+  }
+  return undefined;
+}
+
+export const counting: SyntheticGenerator<CountingParams> = {
+  name: 'counting',
+  version: 1,
+  description: 'one scene of shapes; count objects, or name the colour/shape of a unique object',
+  params: CountingParams,
+  columns: () => ['image', 'question', 'answer', 'kind', 'objects'],
+  defaults: () => ({
+    image_column: 'image',
+    user_prompt: '{question} Answer with one word or number.',
+    assistant_text_column: 'answer',
+    label_column: 'answer',
+    grader: 'ExactMatchGrader',
+    metadata_columns: ['kind', 'objects'],
+  }),
+  labels: (p) =>
+    [
+      ...new Set([
+        ...Array.from({ length: p.max_objects + 1 }, (_, i) => String(i)),
+        ...p.colors,
+        ...p.shapes,
+      ]),
+    ].sort(),
+  numRows: (p, split) => p.splits[split] ?? 0,
+  async row(p, seed, split, index): Promise<SourceRow> {
+    const rng = Rng.at(seed, 'counting', split, index);
+    for (;;) {
+      const objects = scene(
+        rng,
+        rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects)),
+        p.image_size,
+        p.colors,
+        p.shapes as ShapeName[],
+      );
+      const q = countingQuestion(p, rng, objects);
+      if (!q) continue; // no object unique by that attribute: draw another scene
+      return {
+        image: await renderImage(sceneSvg(objects, p.image_size), `counting-${split}-${index}.png`),
+        question: q.question,
+        answer: q.answer,
+        kind: q.kind,
+        objects: objects.map(describe).join(', '),
+      };
+    }
+  },
+};
+
+// ----------------------------------------------------------------------------------------------- spatial
+
+const SpatialParams = z
+  .object({
+    ...sceneParams,
+    min_objects: z.int().min(2).default(2),
+    max_objects: z.int().min(2).max(9).default(4),
+    format: z.enum(['relation', 'yes_no']).default('relation'),
+  })
+  .strict();
+type SpatialParams = z.infer<typeof SpatialParams>;
+const RELATIONS = ['left', 'right', 'above', 'below'];
+
+function relation(a: SceneObject, b: SceneObject): string | undefined {
+  const dx = a.x - b.x;
+  const dy = a.y - b.y;
+  // Only clear cases: the dominant axis must win by a margin.
+  if (Math.abs(dx) > 1.5 * Math.abs(dy) && Math.abs(dx) > a.radius) return dx < 0 ? 'left' : 'right';
+  if (Math.abs(dy) > 1.5 * Math.abs(dx) && Math.abs(dy) > a.radius) return dy < 0 ? 'above' : 'below';
+  return undefined;
+}
+
+export const spatial: SyntheticGenerator<SpatialParams> = {
+  name: 'spatial',
+  version: 1,
+  description: 'where is one object relative to another (left/right/above/below, or a yes/no question)',
+  params: SpatialParams,
+  columns: () => ['image', 'question', 'answer', 'relation', 'objects'],
+  defaults: () => ({
+    image_column: 'image',
+    user_prompt: '{question}',
+    assistant_text_column: 'answer',
+    label_column: 'answer',
+    grader: 'ExactMatchGrader',
+    metadata_columns: ['relation', 'objects'],
+  }),
+  labels: (p) => (p.format === 'relation' ? [...RELATIONS].sort() : ['no', 'yes']),
+  numRows: (p, split) => p.splits[split] ?? 0,
+  async row(p, seed, split, index): Promise<SourceRow> {
+    const rng = Rng.at(seed, 'spatial', split, index);
+    for (;;) {
+      const objects = scene(
+        rng,
+        rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects)),
+        p.image_size,
+        p.colors,
+        p.shapes as ShapeName[],
+      );
+      const unique = objects.filter((o) => objects.filter((x) => describe(x) === describe(o)).length === 1);
+      if (unique.length < 2) continue;
+      const [ia, ib] = rng.sampleIndices(unique.length, 2);
+      const a = unique[ia];
+      const b = unique[ib];
+      const rel = relation(a, b);
+      if (!rel) continue;
+      let question: string;
+      let answer: string;
+      if (p.format === 'relation') {
+        question = `Where is the ${describe(a)} relative to the ${describe(b)}? Answer with left, right, above or below.`;
+        answer = rel;
+      } else {
+        const asked = rng.chance(0.5) ? rel : rng.pick(RELATIONS.filter((r) => r !== rel));
+        const phrase = asked === 'left' || asked === 'right' ? `to the ${asked} of` : asked;
+        question = `Is the ${describe(a)} ${phrase} the ${describe(b)}? Answer yes or no.`;
+        answer = asked === rel ? 'yes' : 'no';
+      }
+      return {
+        image: await renderImage(sceneSvg(objects, p.image_size), `spatial-${split}-${index}.png`),
+        question,
+        answer,
+        relation: rel,
+        objects: objects.map(describe).join(', '),
+      };
+    }
+  },
+};
+
+// ------------------------------------------------------------------------------------------- image-pairs
+
+const PairsParams = z.object({ ...sceneParams, max_objects: z.int().min(1).max(9).default(5) }).strict();
+type PairsParams = z.infer<typeof PairsParams>;
+
+type Statement = { sentence: string; truth: boolean; template: string };
+
+function statement(p: PairsParams, rng: Rng, left: SceneObject[], right: SceneObject[]): Statement {
+  const count = (objs: SceneObject[], f: (o: SceneObject) => boolean): number => objs.filter(f).length;
+  const color = rng.pick(p.colors);
+  const shape = rng.pick(p.shapes);
+  const side = rng.chance(0.5) ? 'left' : 'right';
+  const objs = side === 'left' ? left : right;
+  switch (rng.int(5)) {
+    case 0: {
+      const n = rng.range(1, 3);
+      const c = count(objs, (o) => o.color === color && o.shape === shape);
+      return {
+        template: 'exact_count',
+        sentence: `The ${side} image contains exactly ${n === 1 ? 'one' : n === 2 ? 'two' : 'three'} ${color} ${n === 1 ? shape : plural(shape)}.`,
+        truth: c === n,
+      };
+    }
+    case 1: {
+      const l = count(left, (o) => o.shape === shape);
+      const r = count(right, (o) => o.shape === shape);
+      return {
+        template: 'more',
+        sentence: `There are more ${plural(shape)} in the left image than in the right image.`,
+        truth: l > r,
+      };
+    }
+    case 2: {
+      const has = (o: SceneObject[]): boolean => o.some((x) => x.color === color && x.shape === shape);
+      return {
+        template: 'both',
+        sentence: `Both images contain a ${color} ${shape}.`,
+        truth: has(left) && has(right),
+      };
+    }
+    case 3:
+      return {
+        template: 'none',
+        sentence: `The ${side} image contains no ${color} objects.`,
+        truth: count(objs, (o) => o.color === color) === 0,
+      };
+    default: {
+      const n = left.length + right.length + rng.range(-1, 1);
+      return {
+        template: 'total',
+        sentence: `There are ${n} objects in total in the two images.`,
+        truth: n === left.length + right.length,
+      };
+    }
+  }
+}
+
+export const imagePairs: SyntheticGenerator<PairsParams> = {
+  name: 'image-pairs',
+  version: 1,
+  description: 'two scenes and a statement about them to judge True or False (NLVR2-style, balanced)',
+  params: PairsParams,
+  columns: () => ['left', 'right', 'sentence', 'label', 'template'],
+  defaults: () => ({
+    image_column: ['left', 'right'],
+    user_prompt:
+      'You are given two images. Decide whether the statement is true.\nStatement: {sentence}\nAnswer with either True or False.',
+    assistant_text_column: 'label',
+    label_column: 'label',
+    grader: 'ExactMatchGrader',
+    metadata_columns: ['template'],
+  }),
+  labels: () => ['False', 'True'],
+  numRows: (p, split) => p.splits[split] ?? 0,
+  async row(p, seed, split, index): Promise<SourceRow> {
+    const rng = Rng.at(seed, 'image-pairs', split, index);
+    const target = rng.chance(0.5);
+    const draw = (): SceneObject[] =>
+      scene(
+        rng,
+        rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects)),
+        p.image_size,
+        p.colors,
+        p.shapes as ShapeName[],
+      );
+    for (;;) {
+      const left = draw();
+      const right = draw();
+      // Resample statements until one has the target truth value, so labels are balanced.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const s = statement(p, rng, left, right);
+        if (s.truth !== target) continue;
+        const [l, r] = await Promise.all([
+          renderImage(sceneSvg(left, p.image_size), `pair-${split}-${index}-left.png`),
+          renderImage(sceneSvg(right, p.image_size), `pair-${split}-${index}-right.png`),
+        ]);
+        return {
+          left: l,
+          right: r,
+          sentence: s.sentence,
+          label: target ? 'True' : 'False',
+          template: s.template,
+        };
+      }
+    }
+  },
+};
