@@ -58,3 +58,14 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return diff / ref;
 }
+
+/** Norm-wise relative error ‖a − b‖₂ / ‖b‖₂. */
+export function normRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 1e-300;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}

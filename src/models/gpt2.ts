@@ -1,0 +1,131 @@
+/**
+ * GPT-2 (Hugging Face GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, Conv1D projections stored
+ * [in, out], tanh GELU ("gelu_new"), eps 1e-5, LM head tied to the token embedding. Parameter names are those of a
+ * Hugging Face GPT-2 checkpoint without the "transformer." prefix.
+ */
+import type { Value } from '../engine/ir/graph.ts';
+import * as T from '../engine/ops/index.ts';
+import { maybeDropout, mergeHeads, scaledDotProductAttention, splitHeads } from '../nn/attention.ts';
+import { conv1d, embedding, layerNorm } from '../nn/layers.ts';
+import { EVAL, type ForwardContext, type ParamBuilder } from '../nn/module.ts';
+import { TlabError } from '../util/errors.ts';
+
+export interface Gpt2Config {
+  model_type: 'gpt2';
+  vocab_size: number;
+  n_positions: number;
+  n_embd: number;
+  n_layer: number;
+  n_head: number;
+  n_inner?: number | null;
+  activation_function?: string;
+  layer_norm_epsilon?: number;
+  resid_pdrop?: number;
+  embd_pdrop?: number;
+  attn_pdrop?: number;
+  initializer_range?: number;
+  scale_attn_weights?: boolean;
+  scale_attn_by_inverse_layer_idx?: boolean;
+  tie_word_embeddings?: boolean;
+  bos_token_id?: number;
+  eos_token_id?: number;
+}
+
+export interface Gpt2Outputs {
+  logits: Value;
+  /** Embedding output and every block's output (before ln_f), as Hugging Face's hidden_states, then ln_f's. */
+  hiddenStates: Value[];
+  lastHidden: Value;
+}
+
+const ACTIVATIONS: Record<string, (x: Value) => Value> = {
+  gelu_new: (x) => T.gelu(x, 'tanh'),
+  gelu_pytorch_tanh: (x) => T.gelu(x, 'tanh'),
+  gelu: (x) => T.gelu(x, 'none'),
+  relu: T.relu,
+  silu: T.silu,
+  swish: T.silu,
+  quick_gelu: T.quickGelu,
+};
+
+export function activation(name: string, where: string): (x: Value) => Value {
+  const f = ACTIVATIONS[name];
+  if (!f)
+    throw new TlabError(
+      `${where}: unknown activation '${name}'; valid: ${Object.keys(ACTIVATIONS).join(', ')}`,
+    );
+  return f;
+}
+
+/**
+ * Forward pass over token ids [B, T] (int64). `attentionMask` [B, T] (1 = token, 0 = padding) is combined with
+ * the causal mask; `inputsEmbeds` replaces the token embedding (used by the VLM to splice image features).
+ */
+export function gpt2Forward(
+  pb: ParamBuilder,
+  config: Gpt2Config,
+  ids: Value,
+  options: {
+    ctx?: ForwardContext;
+    attentionMask?: Value | null;
+    inputsEmbeds?: Value | null;
+    positionIds?: Value | null;
+  } = {},
+): Gpt2Outputs {
+  const ctx = options.ctx ?? EVAL;
+  const [b, t] = ids.shape;
+  const d = config.n_embd;
+  const eps = config.layer_norm_epsilon ?? 1e-5;
+  const std = config.initializer_range ?? 0.02;
+  const act = activation(config.activation_function ?? 'gelu_new', 'gpt2 config activation_function');
+  const inner = config.n_inner ?? 4 * d;
+  if (t > config.n_positions)
+    throw new TlabError(`gpt2: sequence length ${t} exceeds n_positions ${config.n_positions}`);
+  if (d % config.n_head !== 0)
+    throw new TlabError(`gpt2 config: n_embd ${d} is not divisible by n_head ${config.n_head}`);
+
+  const wte = embedding(pb, 'wte', ids, config.vocab_size, d, std);
+  const positions =
+    options.positionIds ??
+    T.constant(
+      ids.graph,
+      'int64',
+      [t],
+      Array.from({ length: t }, (_, i) => i),
+    );
+  const wpe = embedding(pb, 'wpe', positions, config.n_positions, d, 0.01);
+  let h = T.add(options.inputsEmbeds ?? wte.out, wpe.out);
+  h = maybeDropout(h, config.embd_pdrop ?? 0, ctx);
+
+  let mask: Value = T.causalMask(ids.graph, t);
+  if (options.attentionMask) {
+    const pad = T.cast(T.reshape(options.attentionMask, [b, 1, 1, t]), 'bool');
+    mask = T.logicalAnd(mask, pad);
+  }
+  const hidden: Value[] = [h];
+  const residStd = std / Math.sqrt(2 * config.n_layer);
+  for (let i = 0; i < config.n_layer; i++) {
+    h = pb.scope(`h.${i}`, () => {
+      const a = layerNorm(pb, 'ln_1', h, d, eps);
+      const attnOut = pb.scope('attn', () => {
+        const qkv = conv1d(pb, 'c_attn', a, d, 3 * d, std);
+        const [q, k, v] = T.split(qkv, [d, d, d], -1).map((x) => splitHeads(x, config.n_head));
+        let scale = config.scale_attn_weights === false ? 1 : 1 / Math.sqrt(d / config.n_head);
+        if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+        const y = scaledDotProductAttention(q, k, v, { mask, scale, dropout: config.attn_pdrop ?? 0, ctx });
+        return conv1d(pb, 'c_proj', mergeHeads(y), d, d, residStd);
+      });
+      const h1 = T.add(h, maybeDropout(attnOut, config.resid_pdrop ?? 0, ctx));
+      const m = layerNorm(pb, 'ln_2', h1, d, eps);
+      const mlp = pb.scope('mlp', () =>
+        conv1d(pb, 'c_proj', act(conv1d(pb, 'c_fc', m, d, inner, std)), inner, d, residStd),
+      );
+      return T.add(h1, maybeDropout(mlp, config.resid_pdrop ?? 0, ctx));
+    });
+    hidden.push(h);
+  }
+  const last = layerNorm(pb, 'ln_f', h, d, eps);
+  hidden[hidden.length - 1] = last;
+  const logits = T.matmul(last, T.transpose(wte.table, [1, 0]));
+  return { logits, hiddenStates: hidden, lastHidden: last };
+}
