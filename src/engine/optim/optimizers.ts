@@ -3,9 +3,10 @@
  * torch.optim: AdamW (decoupled weight decay applied before the Adam update, bias correction as in torch) and SGD
  * (coupled weight decay, momentum buffer initialised to the first gradient, optional Nesterov).
  */
+
+import { TlabError } from '../../util/errors.ts';
 import type { Value } from '../ir/graph.ts';
 import * as T from '../ops/index.ts';
-import { TlabError } from '../../util/errors.ts';
 
 export interface AdamWConfig {
   kind: 'adamw';
@@ -83,7 +84,10 @@ function sgd(config: SgdConfig, { param, grad, state, lr, t, weightDecay }: Upda
  * Global-norm clipping as torch.nn.utils.clip_grad_norm_: scale every gradient by min(1, max / (‖g‖ + 1e-6)).
  * Returns the clipped gradients and the norm before clipping.
  */
-export function clipByGlobalNorm(grads: readonly Value[], maxNorm: number | null): { grads: Value[]; norm: Value } {
+export function clipByGlobalNorm(
+  grads: readonly Value[],
+  maxNorm: number | null,
+): { grads: Value[]; norm: Value } {
   let sq: Value | null = null;
   for (const g of grads) {
     const s = T.reduceSum(T.mul(g, g));

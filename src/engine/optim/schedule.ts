@@ -17,7 +17,9 @@ export function lrMultiplier(config: ScheduleConfig, step: number): number {
   if (config.kind === 'constant') return 1;
   const total = config.totalSteps;
   if (!total || total <= warmup) {
-    throw new TlabError(`schedule '${config.kind}' needs totalSteps greater than warmupSteps (${warmup}), got ${total}`);
+    throw new TlabError(
+      `schedule '${config.kind}' needs totalSteps greater than warmupSteps (${warmup}), got ${total}`,
+    );
   }
   const minRatio = config.minRatio ?? 0;
   const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));

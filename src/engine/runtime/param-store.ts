@@ -1,8 +1,9 @@
 /** Named host tensors: model parameters and optimizer state, swapped in and out of training programs. */
-import type { HostTensor } from '../tensor.ts';
-import { formatShape, sameShape } from '../ir/shape.ts';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
+
 import { TlabError, validChoices } from '../../util/errors.ts';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { formatShape, sameShape } from '../ir/shape.ts';
+import type { HostTensor } from '../tensor.ts';
 
 export class ParameterStore {
   private readonly tensors = new Map<string, HostTensor>();
@@ -28,7 +29,10 @@ export class ParameterStore {
   get(name: string): HostTensor {
     const t = this.tensors.get(name);
     if (!t) {
-      throw new TlabError(`parameter '${name}' is missing from the parameter store`, `present: ${validChoices(this.tensors.keys())}`);
+      throw new TlabError(
+        `parameter '${name}' is missing from the parameter store`,
+        `present: ${validChoices(this.tensors.keys())}`,
+      );
     }
     return t;
   }
@@ -69,6 +73,8 @@ export class ParameterStore {
   }
 
   clone(): ParameterStore {
-    return new ParameterStore([...this.tensors].map(([k, v]) => [k, { ...v, data: v.data.slice() }] as [string, HostTensor]));
+    return new ParameterStore(
+      [...this.tensors].map(([k, v]) => [k, { ...v, data: v.data.slice() }] as [string, HostTensor]),
+    );
   }
 }

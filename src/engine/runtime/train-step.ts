@@ -6,20 +6,20 @@
  * into fresh JS memory (~1 ms/MB) and has no IOBinding: per-run traffic, not compute, would dominate.
  */
 import ort from 'onnxruntime-node';
-import type { DType } from '../dtype.ts';
-import { type Graph, type TensorType, type Value, nodesNeededFor } from '../ir/graph.ts';
-import { formatShape, sameShape } from '../ir/shape.ts';
+import { TlabError, validChoices } from '../../util/errors.ts';
 import { grad } from '../autodiff/grad.ts';
-import * as T from '../ops/index.ts';
+import type { DType } from '../dtype.ts';
+import { type Graph, nodesNeededFor, type TensorType, type Value } from '../ir/graph.ts';
+import { formatShape, sameShape } from '../ir/shape.ts';
 import { encodeModel } from '../onnx/encode.ts';
 import { Lowering, lowerGraph, onnxTensor, valueInfo } from '../onnx/lower.ts';
 import { attr, type OnnxGraph, type OnnxValueInfo } from '../onnx/model.ts';
-import { type OptimizerConfig, applyUpdate, clipByGlobalNorm, stateNames } from '../optim/optimizers.ts';
-import { type HostTensor, allocData, numel, zeros } from '../tensor.ts';
-import { TlabError, validChoices } from '../../util/errors.ts';
-import type { ParameterStore } from './param-store.ts';
-import { type SessionConfig, createSession, wrapModel } from './session.ts';
+import * as T from '../ops/index.ts';
+import { applyUpdate, clipByGlobalNorm, type OptimizerConfig, stateNames } from '../optim/optimizers.ts';
+import { allocData, type HostTensor, numel, zeros } from '../tensor.ts';
 import { fromOrtTensor, toOrtTensor } from './ort-tensor.ts';
+import type { ParameterStore } from './param-store.ts';
+import { createSession, type SessionConfig, wrapModel } from './session.ts';
 
 export interface ParamGroup {
   name: string;
@@ -77,7 +77,8 @@ export class TrainStep {
   static async compile(spec: TrainStepSpec): Promise<TrainStep> {
     const { graph, loss, optimizer } = spec;
     const k = spec.stepsPerRun ?? 1;
-    if (!Number.isInteger(k) || k < 1) throw new TlabError(`stepsPerRun must be a positive integer, got ${k}`);
+    if (!Number.isInteger(k) || k < 1)
+      throw new TlabError(`stepsPerRun must be a positive integer, got ${k}`);
     if (loss.size !== 1) throw new TlabError(`training loss must be a scalar, got ${loss}`);
     const floatType = loss.dtype;
     const paramNames = spec.trainable.map((v) => {
@@ -85,7 +86,11 @@ export class TrainStep {
       return v.inputName;
     });
     const groups = spec.groups ?? [
-      { name: 'default', params: paramNames, weightDecay: optimizer.weightDecay ?? (optimizer.kind === 'adamw' ? 0.01 : 0) },
+      {
+        name: 'default',
+        params: paramNames,
+        weightDecay: optimizer.weightDecay ?? (optimizer.kind === 'adamw' ? 0.01 : 0),
+      },
     ];
     const groupOf = new Map<string, number>();
     groups.forEach((g, i) => {
@@ -95,7 +100,11 @@ export class TrainStep {
       }
     });
     for (const p of paramNames) {
-      if (!groupOf.has(p)) throw new TlabError(`trainable parameter '${p}' is in no optimizer group`, `groups: ${validChoices(groups.map((g) => g.name))}`);
+      if (!groupOf.has(p))
+        throw new TlabError(
+          `trainable parameter '${p}' is in no optimizer group`,
+          `groups: ${validChoices(groups.map((g) => g.name))}`,
+        );
     }
 
     const lr = graph.input('optim.lr', floatType, [groups.length]);
@@ -179,28 +188,51 @@ export class TrainStep {
     }
     for (const s of steps) {
       if (s.lr.length !== this.groups.length) {
-        throw new TlabError(`learning rates: got ${s.lr.length} values for ${this.groups.length} groups (${this.groups.map((g) => g.name).join(', ')})`);
+        throw new TlabError(
+          `learning rates: got ${s.lr.length} values for ${this.groups.length} groups (${this.groups.map((g) => g.name).join(', ')})`,
+        );
       }
       for (const [name, type] of this.dataInputs) {
         const t = s.data[name];
-        if (!t) throw new TlabError(`training batch is missing input '${name}'`, `inputs: ${validChoices(this.dataInputs.keys())}`);
+        if (!t)
+          throw new TlabError(
+            `training batch is missing input '${name}'`,
+            `inputs: ${validChoices(this.dataInputs.keys())}`,
+          );
         if (t.dtype !== type.dtype || !sameShape(t.shape, type.shape)) {
-          throw new TlabError(`training batch input '${name}': got ${t.dtype}${formatShape(t.shape)}, expected ${type.dtype}${formatShape(type.shape)}`);
+          throw new TlabError(
+            `training batch input '${name}': got ${t.dtype}${formatShape(t.shape)}, expected ${type.dtype}${formatShape(type.shape)}`,
+          );
         }
       }
     }
     const feeds: Record<string, ort.Tensor> = {};
-    for (const name of [...this.paramNames, ...this.stateNames]) feeds[name] = toOrtTensor(name, store.get(name));
+    for (const name of [...this.paramNames, ...this.stateNames])
+      feeds[name] = toOrtTensor(name, store.get(name));
     const lrs = (s: StepFeed) => this.floatTensor([s.lr.length], s.lr);
     if (this.stepsPerRun === 1) {
-      for (const [name, t] of Object.entries(steps[0].data)) if (this.dataInputs.has(name)) feeds[name] = toOrtTensor(name, t);
+      for (const [name, t] of Object.entries(steps[0].data))
+        if (this.dataInputs.has(name)) feeds[name] = toOrtTensor(name, t);
       feeds['optim.lr'] = toOrtTensor('optim.lr', lrs(steps[0]));
       feeds['optim.t'] = toOrtTensor('optim.t', this.floatTensor([], [stepsDone + 1]));
     } else {
-      for (const [name, type] of this.dataInputs) feeds[`steps.${name}`] = toOrtTensor(name, stack(steps.map((s) => s.data[name]), type));
+      for (const [name, type] of this.dataInputs)
+        feeds[`steps.${name}`] = toOrtTensor(
+          name,
+          stack(
+            steps.map((s) => s.data[name]),
+            type,
+          ),
+        );
       const lrType = { dtype: this.floatType, shape: [this.groups.length] };
       feeds['steps.optim.lr'] = toOrtTensor('lr', stack(steps.map(lrs), lrType));
-      feeds['steps.optim.t'] = toOrtTensor('t', this.floatTensor([steps.length], steps.map((_, i) => stepsDone + i + 1)));
+      feeds['steps.optim.t'] = toOrtTensor(
+        't',
+        this.floatTensor(
+          [steps.length],
+          steps.map((_, i) => stepsDone + i + 1),
+        ),
+      );
       feeds['loop.trip_count'] = new ort.Tensor('int64', BigInt64Array.of(BigInt(steps.length)), []);
     }
     // Inputs the compiled graph does not read (e.g. the step count for plain SGD) were pruned by lowering.
@@ -209,7 +241,8 @@ export class TrainStep {
     const values = (name: string) => Array.from(fromOrtTensor(name, out[name]).data as Float32Array, Number);
     const result: StepResult = { losses: values('loss'), gradNorms: values('grad_norm'), metrics: {} };
     for (const m of this.metricNames) result.metrics[m] = values(`metric.${m}`);
-    for (const name of [...this.paramNames, ...this.stateNames]) store.set(name, fromOrtTensor(name, out[`new.${name}`]));
+    for (const name of [...this.paramNames, ...this.stateNames])
+      store.set(name, fromOrtTensor(name, out[`new.${name}`]));
     return result;
   }
 
@@ -277,7 +310,13 @@ function lowerLoop(
     if (body.name(v) !== outName) body.node('Identity', [body.name(v)], [outName]);
     bodyOutputs.push(valueInfo(outName, v));
   }
-  const bodyGraph: OnnxGraph = { name: 'train_step_body', nodes: body.nodes, initializers: body.initializers, inputs: bodyInputs, outputs: bodyOutputs };
+  const bodyGraph: OnnxGraph = {
+    name: 'train_step_body',
+    nodes: body.nodes,
+    initializers: body.initializers,
+    inputs: bodyInputs,
+    outputs: bodyOutputs,
+  };
 
   const inputs: OnnxValueInfo[] = [{ name: 'loop.trip_count', dtype: 'int64', shape: [] }];
   for (const name of carried) inputs.push(valueInfo(name, graph.inputs.get(name)!));
@@ -285,11 +324,15 @@ function lowerLoop(
     const v = graph.inputs.get(name)!;
     inputs.push({ name: `steps.${name}`, dtype: v.dtype, shape: ['steps', ...v.shape] });
   }
-  const initializers = [...frozen].filter(([name]) => graph.inputs.has(name)).map(([name, t]) => onnxTensor(name, t));
+  const initializers = [...frozen]
+    .filter(([name]) => graph.inputs.has(name))
+    .map(([name, t]) => onnxTensor(name, t));
   const loopOutputs = [...carried.map((c) => `new.${c}`), ...scanNames];
   const outInfos: OnnxValueInfo[] = loopOutputs.map((name) => {
     const v = outputs[name];
-    return name.startsWith('new.') ? valueInfo(name, v) : { name, dtype: v.dtype, shape: ['steps', ...v.shape] };
+    return name.startsWith('new.')
+      ? valueInfo(name, v)
+      : { name, dtype: v.dtype, shape: ['steps', ...v.shape] };
   });
   return {
     name: 'train_loop',
