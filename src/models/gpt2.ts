@@ -77,8 +77,7 @@ export function gpt2Forward(
   const d = config.n_embd;
   const eps = config.layer_norm_epsilon ?? 1e-5;
   const std = config.initializer_range ?? 0.02;
-  const act = activation(config.activation_function ?? 'gelu_new', 'gpt2 config activation_function');
-  const inner = config.n_inner ?? 4 * d;
+  activation(config.activation_function ?? 'gelu_new', 'gpt2 config activation_function');
   if (t > config.n_positions)
     throw new TlabError(`gpt2: sequence length ${t} exceeds n_positions ${config.n_positions}`);
   if (d % config.n_head !== 0)
@@ -103,29 +102,44 @@ export function gpt2Forward(
     mask = T.logicalAnd(mask, pad);
   }
   const hidden: Value[] = [h];
-  const residStd = std / Math.sqrt(2 * config.n_layer);
   for (let i = 0; i < config.n_layer; i++) {
-    h = pb.scope(`h.${i}`, () => {
-      const a = layerNorm(pb, 'ln_1', h, d, eps);
-      const attnOut = pb.scope('attn', () => {
-        const qkv = conv1d(pb, 'c_attn', a, d, 3 * d, std);
-        const [q, k, v] = T.split(qkv, [d, d, d], -1).map((x) => splitHeads(x, config.n_head));
-        let scale = config.scale_attn_weights === false ? 1 : 1 / Math.sqrt(d / config.n_head);
-        if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
-        const y = scaledDotProductAttention(q, k, v, { mask, scale, dropout: config.attn_pdrop ?? 0, ctx });
-        return conv1d(pb, 'c_proj', mergeHeads(y), d, d, residStd);
-      });
-      const h1 = T.add(h, maybeDropout(attnOut, config.resid_pdrop ?? 0, ctx));
-      const m = layerNorm(pb, 'ln_2', h1, d, eps);
-      const mlp = pb.scope('mlp', () =>
-        conv1d(pb, 'c_proj', act(conv1d(pb, 'c_fc', m, d, inner, std)), inner, d, residStd),
-      );
-      return T.add(h1, maybeDropout(mlp, config.resid_pdrop ?? 0, ctx));
-    });
+    h = pb.scope(`h.${i}`, () => gpt2Block(pb, config, h, mask, i, ctx));
     hidden.push(h);
   }
   const last = layerNorm(pb, 'ln_f', h, d, eps);
   hidden[hidden.length - 1] = last;
   const logits = T.matmul(last, T.transpose(wte.table, [1, 0]));
   return { logits, hiddenStates: hidden, lastHidden: last };
+}
+
+/** One pre-LayerNorm GPT-2 block (attention and MLP with residuals), parameters under the current scope. */
+export function gpt2Block(
+  pb: ParamBuilder,
+  config: Gpt2Config,
+  h: Value,
+  mask: Value | null,
+  layer: number,
+  ctx: ForwardContext = EVAL,
+): Value {
+  const d = config.n_embd;
+  const eps = config.layer_norm_epsilon ?? 1e-5;
+  const std = config.initializer_range ?? 0.02;
+  const residStd = std / Math.sqrt(2 * config.n_layer);
+  const inner = config.n_inner ?? 4 * d;
+  const act = activation(config.activation_function ?? 'gelu_new', 'gpt2 config activation_function');
+  const a = layerNorm(pb, 'ln_1', h, d, eps);
+  const attnOut = pb.scope('attn', () => {
+    const qkv = conv1d(pb, 'c_attn', a, d, 3 * d, std);
+    const [q, k, v] = T.split(qkv, [d, d, d], -1).map((x) => splitHeads(x, config.n_head));
+    let scale = config.scale_attn_weights === false ? 1 : 1 / Math.sqrt(d / config.n_head);
+    if (config.scale_attn_by_inverse_layer_idx) scale /= layer + 1;
+    const y = scaledDotProductAttention(q, k, v, { mask, scale, dropout: config.attn_pdrop ?? 0, ctx });
+    return conv1d(pb, 'c_proj', mergeHeads(y), d, d, residStd);
+  });
+  const h1 = T.add(h, maybeDropout(attnOut, config.resid_pdrop ?? 0, ctx));
+  const m = layerNorm(pb, 'ln_2', h1, d, eps);
+  const mlp = pb.scope('mlp', () =>
+    conv1d(pb, 'c_proj', act(conv1d(pb, 'c_fc', m, d, inner, std)), inner, d, residStd),
+  );
+  return T.add(h1, maybeDropout(mlp, config.resid_pdrop ?? 0, ctx));
 }
