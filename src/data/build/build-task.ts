@@ -150,13 +150,13 @@ function effectiveTask(
         `available columns: ${validChoices(available, 50)}`,
       );
   };
-  eff.image_columns.forEach((c) => check('image_column', c));
+  for (const c of eff.image_columns) check('image_column', c);
   check('user_text_column', eff.user_text_column);
   check('assistant_text_column', eff.assistant_text_column);
   check('label_column', eff.label_column);
   check('uid_column', eff.uid_column);
-  eff.metadata_columns?.forEach((c) => check('metadata_columns', c));
-  if (Array.isArray(eff.dedupe)) eff.dedupe.forEach((c) => check('dedupe', c));
+  for (const c of eff.metadata_columns ?? []) check('metadata_columns', c);
+  if (Array.isArray(eff.dedupe)) for (const c of eff.dedupe) check('dedupe', c);
   for (const [fieldName, template] of [
     ['user_prompt', eff.user_prompt],
     ['system_prompt', eff.system_prompt],
