@@ -1,0 +1,57 @@
+/**
+ * TransRate (Huang et al., ICML 2022; spec §9), as the TLlib code computes it: features centred once with the
+ * column means, R(Z) = ½ ln det(I + ZᵀZ/(n·ε)), TrR = R(F̄) − (1/C) Σ_c R(F̄_c) (unweighted class mean).
+ * Each log-determinant uses the smaller Gram matrix (Sylvester: det(I + ZᵀZ/c) = det(I + ZZᵀ/c)) and a Cholesky
+ * factorisation.
+ */
+import { cholesky, logdetCholesky } from '../linalg/cholesky.ts';
+import { centerColumns, type Matrix, selectRows } from '../linalg/matrix.ts';
+import { gram, outerGram } from '../linalg/products.ts';
+import { type CommonOptions, prepare } from './input.ts';
+
+export interface TransRateOptions extends CommonOptions {
+  /** Distortion ε. Default 1e-4. */
+  eps?: number;
+}
+
+/** Coding rate R(Z, ε) = ½ ln det(I + ZᵀZ/(n ε)). */
+export async function codingRate(z: Matrix, eps = 1e-4): Promise<number> {
+  const g = z.rows >= z.cols ? await gram(z) : await outerGram(z);
+  const scale = 1 / (z.rows * eps);
+  const m = g.rows;
+  const a = g.data;
+  for (let i = 0; i < a.length; i++) a[i] *= scale;
+  for (let i = 0; i < m; i++) a[i * m + i] += 1;
+  return 0.5 * logdetCholesky(cholesky(g));
+}
+
+export interface TransRateResult {
+  score: number;
+  rate: number;
+  perClassRate: number[];
+}
+
+export async function transRateDetails(
+  features: Matrix,
+  labels: ArrayLike<number>,
+  options: TransRateOptions = {},
+): Promise<TransRateResult> {
+  const { labels: enc } = prepare(features, labels, options);
+  const eps = options.eps ?? 1e-4;
+  const z = centerColumns(features);
+  const rate = await codingRate(z, eps);
+  const members: number[][] = Array.from({ length: enc.numClasses }, () => []);
+  for (let i = 0; i < z.rows; i++) members[enc.y[i]].push(i);
+  const perClassRate: number[] = [];
+  for (const idx of members) perClassRate.push(await codingRate(selectRows(z, idx), eps));
+  const mean = perClassRate.reduce((s, r) => s + r, 0) / enc.numClasses;
+  return { score: rate - mean, rate, perClassRate };
+}
+
+export async function transRate(
+  features: Matrix,
+  labels: ArrayLike<number>,
+  options: TransRateOptions = {},
+): Promise<number> {
+  return (await transRateDetails(features, labels, options)).score;
+}
