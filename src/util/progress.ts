@@ -11,12 +11,14 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** Disable output entirely (tests, --quiet). */
   silent?: boolean;
+  /** Items done before this run started (a resumed run): shown in the count, left out of the rate. */
+  initial?: number;
 }
 
 export class Progress {
   private readonly start = performance.now();
   private lastPrint = 0;
-  private done = 0;
+  private done: number;
   private extra = '';
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
@@ -24,6 +26,7 @@ export class Progress {
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY) && !process.env.CI;
+    this.done = options.initial ?? 0;
   }
 
   /** Advances by `n` items and sets the free-text status shown after the bar (e.g. "loss 2.31"). */
@@ -48,7 +51,7 @@ export class Progress {
     if (this.options.silent) return;
     const { total, label, unit = 'it' } = this.options;
     const seconds = (now - this.start) / 1000;
-    const rate = seconds > 0 ? this.done / seconds : 0;
+    const rate = seconds > 0 ? (this.done - (this.options.initial ?? 0)) / seconds : 0;
     const eta = rate > 0 ? (total - this.done) / rate : Number.NaN;
     const frac = total > 0 ? Math.min(1, this.done / total) : 1;
     const stats = `${this.done}/${total} ${formatRate(rate, unit)} eta ${formatSeconds(eta)}${this.extra ? ` ${this.extra}` : ''}`;
@@ -63,7 +66,7 @@ export class Progress {
   }
 }
 
-function formatRate(rate: number, unit: string): string {
+export function formatRate(rate: number, unit: string): string {
   if (rate >= 1000) return `${(rate / 1000).toFixed(1)}k ${unit}/s`;
   return `${rate.toFixed(rate >= 10 ? 0 : 2)} ${unit}/s`;
 }
