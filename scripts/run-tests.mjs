@@ -3,6 +3,7 @@
 // file list is built here; a run that finds or executes no test fails instead of passing silently.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -27,6 +28,8 @@ if (files.length === 0) {
   );
   process.exit(1);
 }
+// A private summary file, so concurrent test runs cannot clobber each other's counts.
+const summaryPath = join(tmpdir(), `tlab-test-summary-${process.pid}.tap`);
 const result = spawnSync(
   process.execPath,
   [
@@ -36,15 +39,15 @@ const result = spawnSync(
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
-    '--test-reporter-destination=.test-summary.tap',
+    `--test-reporter-destination=${summaryPath}`,
     ...files,
   ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, TLAB_TEST: '1' } },
 );
 let summary = '';
 try {
-  summary = readFileSync(join(root, '.test-summary.tap'), 'utf8');
-  rmSync(join(root, '.test-summary.tap'));
+  summary = readFileSync(summaryPath, 'utf8');
+  rmSync(summaryPath);
 } catch {}
 const count = (key) => Number((summary.match(new RegExp(`^# ${key} (\\d+)`, 'm')) ?? [])[1] ?? 0);
 const pass = count('pass');
