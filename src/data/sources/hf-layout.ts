@@ -16,15 +16,25 @@ const SPLIT_KEYWORDS: [string, string[]][] = [
   ['test', ['test', 'testing', 'eval', 'evaluation']],
 ];
 
-/** Every file under `dir` (relative, '/'-separated, sorted), skipping hidden folders like `.git` and `.cache`. */
+/** A task folder this tool built (its JSONL must not be read back as source data). */
+function isBuiltTask(dir: string): boolean {
+  const manifest = join(dir, 'manifest.json');
+  return existsSync(manifest) && readFileSync(manifest, 'utf8').includes('"transferlab-task/');
+}
+
+/**
+ * Every file under `dir` (relative, '/'-separated, sorted), skipping hidden folders like `.git` and `.cache`
+ * and task folders built here (a dataset folder may hold its own formatted_datasets).
+ */
 export function listFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       if (entry.name.startsWith('.')) continue;
       const path = join(d, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() || entry.isSymbolicLink()) out.push(relative(dir, path).split(sep).join('/'));
+      if (entry.isDirectory()) {
+        if (!isBuiltTask(path)) walk(path);
+      } else if (entry.isFile() || entry.isSymbolicLink()) out.push(relative(dir, path).split(sep).join('/'));
     }
   };
   walk(dir);
@@ -169,7 +179,7 @@ function splitsFromDataFiles(dataFiles: unknown, files: string[], label: string)
 }
 
 /** train, validation, test first, then any other split in name order: a stable processing order. */
-function orderSplits(splits: Map<string, string[]>): Map<string, string[]> {
+export function orderSplits<T>(splits: Map<string, T>): Map<string, T> {
   const rank = (s: string): number => {
     const i = SPLIT_KEYWORDS.findIndex(([name]) => name === s);
     return i < 0 ? SPLIT_KEYWORDS.length : i;

@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TlabError } from '../../util/errors.ts';
 import { sha256File } from '../hash.ts';
-import { listFiles, splitOfPath } from './hf-layout.ts';
+import { listFiles, orderSplits, splitOfPath } from './hf-layout.ts';
 import type { DataSource, SourceFingerprint, SourceMode, SourceRecord, SourceSplit } from './types.ts';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff'];
@@ -63,7 +63,7 @@ export class ImageFolderSource implements DataSource {
       list.push({ file, label: parts[expected - 2] });
       entries.set(split, list);
     }
-    return new ImageFolderSource(root, description, entries, mode);
+    return new ImageFolderSource(root, description, orderSplits(entries), mode);
   }
 
   async *rows(split: string, selected?: Uint8Array): AsyncIterable<SourceRecord> {
