@@ -101,7 +101,7 @@ export function loadTokenizer(path: string, options: LoadTokenizerOptions = {}):
   const generationPath = join(folder, 'generation_config.json');
   const specialMap = existsSync(mapPath) ? normalizeSpecialTokens(readJsonObject(mapPath), mapPath) : {};
   const rawConfig = existsSync(configPath) ? readJsonObject(configPath) : {};
-  const config = { ...specialMap, ...dropUnset(normalizeSpecialTokens(rawConfig, configPath)) };
+  const config = { ...dropUnset(specialMap), ...dropUnset(normalizeSpecialTokens(rawConfig, configPath)) };
   return new HfTextTokenizer({
     tokenizerJson,
     config,
@@ -134,7 +134,7 @@ export class HfTextTokenizer implements TextTokenizer {
     const model = parts.tokenizerJson.model;
     // WordLevel falls into the library's "Legacy" model, which takes its unknown token from the config.
     const unkDefault = typeof model.unk_token === 'string' ? { unk_token: model.unk_token } : {};
-    this.config = { ...unkDefault, ...parts.config };
+    this.config = { ...unkDefault, ...dropUnset(parts.config) };
     try {
       this.library = new Tokenizer(this.tokenizerJson, this.config);
     } catch (error) {

@@ -109,3 +109,17 @@ test('a file without a model type is typed as the library would (old tokenizer.j
   const tok = loadTokenizer(writeTokenizerFolder({ 'tokenizer.json': { ...wp, model: untyped } }));
   assert.deepEqual(tok.encode('the cat'), [2, 5, 6, 3]);
 });
+
+test('a WordLevel tokenizer.json without tokenizer_config.json takes its unknown token from the model', () => {
+  const json = {
+    added_tokens: [{ id: 0, content: '<unk>', special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: 'WhitespaceSplit' },
+    post_processor: null,
+    decoder: null,
+    model: { type: 'WordLevel', vocab: { '<unk>': 0, hello: 1 }, unk_token: '<unk>' },
+  };
+  const tok = loadTokenizer(writeTokenizerFolder({ 'tokenizer.json': json }));
+  assert.deepEqual(tok.encode('hello there'), [1, 0]);
+  assert.equal(tok.unkId, 0);
+});
