@@ -4,7 +4,7 @@
  */
 
 import { TlabError } from '../../util/errors.ts';
-import type { DType } from '../dtype.ts';
+import { DTYPES, type DType } from '../dtype.ts';
 import type { HostTensor } from '../tensor.ts';
 import { formatShape, type Shape } from './shape.ts';
 
@@ -64,6 +64,9 @@ export class Graph {
   /** Declares a named graph input (a batch tensor, a trainable parameter, an optimizer state...). */
   input(name: string, dtype: DType, shape: Shape): Value {
     if (this.inputs.has(name)) throw new TlabError(`graph input '${name}' is declared twice`);
+    if (!DTYPES.includes(dtype)) {
+      throw new TlabError(`graph input '${name}': unknown dtype '${dtype}'; valid: ${DTYPES.join(', ')}`);
+    }
     checkShape(`input '${name}'`, shape);
     const v = new Value(this, this.nextId++, dtype, [...shape], null, name);
     this.inputs.set(name, v);
