@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { registerBookmarkCommands } from './bookmark.ts';
 import { registerDataCommands } from './data.ts';
+import { registerMetricsCommands } from './metrics.ts';
 
 /** Every `tlab` sub-command; each module adds its own command (and `--help`) to the program. */
 export function registerCommands(program: Command): void {
   void program;
   registerDataCommands(program);
   registerBookmarkCommands(program);
+  registerMetricsCommands(program);
 }

@@ -1,0 +1,416 @@
+/**
+ * Sample-size sweeps (LoCoMoSeT-style, spec §12): every (model, task, metric, n_samples, seed) is scored on a
+ * stratified subsample and written to its own JSON file, so an interrupted sweep resumes by skipping existing
+ * files and folders from several machines merge by copying. A summary adds mean/std over seeds and, when
+ * fine-tuned accuracies are given, the rank correlation of each metric with them, plus plots.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { type Matrix, selectRows } from '../linalg/matrix.ts';
+import { linePlotSpec, savePlot, scatterPlotSpec } from '../report/plot.ts';
+import { writeJsonAtomic } from '../util/atomic-write.ts';
+import { TlabError } from '../util/errors.ts';
+import { Progress } from '../util/progress.ts';
+import { readLabelFile, readMatrixFile } from './features.ts';
+import { encodeLabels } from './input.ts';
+import {
+  bootstrapInterval,
+  kendallTau,
+  pearson,
+  relativeTop1,
+  spearman,
+  weightedKendallTau,
+} from './rank-correlation.ts';
+import { type MetricParams, metricSpec, scoreMetric } from './registry.ts';
+import { mulberry32, permutation } from './rng.ts';
+
+const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const metricEntry = z.union([
+  z.string(),
+  z.object({
+    name: z.string(),
+    id: z.string().optional(),
+    options: z.record(z.string(), paramValue).optional(),
+  }),
+]);
+
+export const SweepConfigSchema = z.object({
+  entries: z
+    .array(
+      z.object({
+        model: z.string().min(1),
+        task: z.string().min(1),
+        features: z.string().min(1),
+        labels: z.string().min(1),
+        source_probs: z.string().optional(),
+      }),
+    )
+    .min(1),
+  metrics: z.array(metricEntry).min(1),
+  /** Subsample sizes; 'all' (or a size >= N) uses every row. */
+  n_samples: z.array(z.union([z.number().int().positive(), z.literal('all')])).default(['all']),
+  seeds: z.array(z.number().int().nonnegative()).default([0]),
+  /** Fine-tuned accuracies: a JSON or CSV file with model, task, accuracy. */
+  accuracy: z.string().optional(),
+});
+
+export type SweepConfig = z.infer<typeof SweepConfigSchema>;
+
+export interface MetricRef {
+  id: string;
+  name: string;
+  options: MetricParams;
+}
+
+export interface SweepResult {
+  model: string;
+  task: string;
+  metric: string;
+  metric_name: string;
+  options: MetricParams;
+  n_samples: number;
+  seed: number;
+  score: number;
+  n: number;
+  d: number;
+  c: number;
+  seconds: number;
+}
+
+export function loadSweepConfig(path: string): { config: SweepConfig; baseDir: string } {
+  let raw: unknown;
+  try {
+    const text = readFileSync(path, 'utf8');
+    raw = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (error) {
+    throw new TlabError(`${path}: cannot read sweep config (${(error as Error).message})`);
+  }
+  const parsed = SweepConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new TlabError(
+      `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      z.prettifyError(parsed.error),
+    );
+  }
+  return { config: parsed.data, baseDir: dirname(resolve(path)) };
+}
+
+export function metricRefs(config: SweepConfig): MetricRef[] {
+  const refs = config.metrics.map((m) =>
+    typeof m === 'string'
+      ? { id: m, name: m, options: {} }
+      : { id: m.id ?? m.name, name: m.name, options: (m.options ?? {}) as MetricParams },
+  );
+  const seen = new Set<string>();
+  for (const r of refs) {
+    metricSpec(r.name);
+    if (seen.has(r.id))
+      throw new TlabError(`sweep config: metric id '${r.id}' appears twice; give one an 'id'`);
+    seen.add(r.id);
+  }
+  return refs;
+}
+
+/**
+ * A stratified subsample of `n` rows: classes keep their proportions (largest remainder, at least one row per
+ * class when n allows), rows within a class chosen by a seeded shuffle. Returned indices are sorted.
+ */
+export function stratifiedSubsample(y: Int32Array, numClasses: number, n: number, seed: number): Int32Array {
+  const total = y.length;
+  if (n >= total) return Int32Array.from({ length: total }, (_, i) => i);
+  const rng = mulberry32(seed);
+  const order = permutation(total, rng);
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+  for (const i of order) byClass[y[i]].push(i);
+  const quota = byClass.map((rows) => (rows.length * n) / total);
+  const take = quota.map((q, c) =>
+    Math.min(byClass[c].length, Math.max(n >= numClasses ? 1 : 0, Math.floor(q))),
+  );
+  let left = n - take.reduce((a, b) => a + b, 0);
+  const byRemainder = quota
+    .map((q, c) => ({ c, r: q - Math.floor(q) }))
+    .sort((a, b) => b.r - a.r || a.c - b.c);
+  while (left > 0) {
+    let progressed = false;
+    for (const { c } of byRemainder) {
+      if (left === 0) break;
+      if (take[c] < byClass[c].length) {
+        take[c]++;
+        left--;
+        progressed = true;
+      }
+    }
+    if (!progressed) break;
+  }
+  while (left < 0) {
+    // minimum-one rule overshot: trim the largest classes
+    const c = take.indexOf(Math.max(...take));
+    take[c]--;
+    left++;
+  }
+  const out = byClass.flatMap((rows, c) => rows.slice(0, take[c]));
+  return Int32Array.from(out).sort();
+}
+
+export interface AccuracyRow {
+  model: string;
+  task: string;
+  accuracy: number;
+}
+
+export function readAccuracyTable(path: string): AccuracyRow[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TlabError(
+      `${path}: cannot read accuracy table (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
+  }
+  let rows: Record<string, unknown>[];
+  if (path.endsWith('.json')) rows = JSON.parse(text);
+  else {
+    const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
+    const header = lines[0].split(',').map((h) => h.trim());
+    rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v.trim()])));
+  }
+  return rows.map((r, i) => {
+    const accuracy = Number(r.accuracy);
+    if (typeof r.model !== 'string' || typeof r.task !== 'string' || !Number.isFinite(accuracy))
+      throw new TlabError(`${path}: row ${i + 1} needs model, task and a numeric accuracy`);
+    return { model: r.model, task: r.task, accuracy };
+  });
+}
+
+export interface SweepOptions {
+  out: string;
+  /** Recompute results whose files exist. */
+  force?: boolean;
+  quiet?: boolean;
+}
+
+function resultPath(
+  out: string,
+  model: string,
+  task: string,
+  metricId: string,
+  n: number,
+  seed: number,
+): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+  return join(out, 'results', safe(model), safe(task), safe(metricId), `n${n}_seed${seed}.json`);
+}
+
+interface LoadedEntry {
+  model: string;
+  task: string;
+  features: Matrix;
+  labels: Float64Array;
+  sourceProbs?: Matrix;
+  names: { features: string; labels: string; sourceProbs?: string };
+}
+
+async function loadEntry(entry: SweepConfig['entries'][number], baseDir: string): Promise<LoadedEntry> {
+  const at = (p: string) => (isAbsolute(p) ? p : join(baseDir, p));
+  const features = await readMatrixFile(at(entry.features));
+  const labels = await readLabelFile(at(entry.labels));
+  const probs = entry.source_probs ? await readMatrixFile(at(entry.source_probs)) : undefined;
+  if (probs && probs.rows !== features.rows)
+    throw new TlabError(`${probs.name} has ${probs.rows} rows but ${features.name} has ${features.rows}`);
+  return {
+    model: entry.model,
+    task: entry.task,
+    features,
+    labels: labels.labels,
+    sourceProbs: probs,
+    names: { features: features.name, labels: labels.name, sourceProbs: probs?.name },
+  };
+}
+
+/** Runs (or resumes) a sweep; returns every result, computed or read back. */
+export async function runSweep(
+  config: SweepConfig,
+  baseDir: string,
+  options: SweepOptions,
+): Promise<SweepResult[]> {
+  const refs = metricRefs(config);
+  const results: SweepResult[] = [];
+  const jobs = config.entries.length * refs.length * config.n_samples.length * config.seeds.length;
+  const progress = new Progress({ total: jobs, label: 'metrics', unit: 'scores', silent: options.quiet });
+  for (const entry of config.entries) {
+    const e = await loadEntry(entry, baseDir);
+    const enc = encodeLabels(e.labels, e.features.rows, { names: e.names });
+    for (const nSpec of config.n_samples) {
+      const n = nSpec === 'all' ? e.features.rows : Math.min(nSpec, e.features.rows);
+      for (const seed of config.seeds) {
+        const idx = stratifiedSubsample(enc.y, enc.numClasses, n, seed);
+        const sub = n === e.features.rows ? null : idx;
+        const features = sub ? selectRows(e.features, sub) : e.features;
+        const labels = sub ? Array.from(sub, (i) => e.labels[i]) : e.labels;
+        const sourceProbs = e.sourceProbs && sub ? selectRows(e.sourceProbs, sub) : e.sourceProbs;
+        for (const ref of refs) {
+          const path = resultPath(options.out, e.model, e.task, ref.id, n, seed);
+          if (!options.force && existsSync(path)) {
+            results.push(JSON.parse(readFileSync(path, 'utf8')));
+            progress.tick(1, `${e.model}/${e.task} ${ref.id} (cached)`);
+            continue;
+          }
+          const t0 = performance.now();
+          const score = await scoreMetric(
+            ref.name,
+            { features, labels, sourceProbs, names: e.names },
+            ref.options,
+          );
+          const r: SweepResult = {
+            model: e.model,
+            task: e.task,
+            metric: ref.id,
+            metric_name: ref.name,
+            options: ref.options,
+            n_samples: n,
+            seed,
+            score,
+            n: features.rows,
+            d: features.cols,
+            c: new Set(labels as ArrayLike<number> as number[]).size,
+            seconds: (performance.now() - t0) / 1000,
+          };
+          writeJsonAtomic(path, r);
+          results.push(r);
+          progress.tick(1, `${e.model}/${e.task} ${ref.id} n=${n}`);
+        }
+      }
+    }
+  }
+  progress.finish();
+  return results;
+}
+
+function meanStd(values: number[]): { mean: number; std: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const v = values.length > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1) : 0;
+  return { mean, std: Math.sqrt(v) };
+}
+
+export interface SweepSummary {
+  /** Mean and std over seeds per (task, metric, model, n_samples). */
+  scores: {
+    task: string;
+    metric: string;
+    model: string;
+    n_samples: number;
+    mean: number;
+    std: number;
+    seeds: number;
+  }[];
+  correlations: {
+    task: string;
+    metric: string;
+    n_samples: number;
+    models: number;
+    kendall: number;
+    kendall_ci95: [number, number];
+    weighted_kendall: number;
+    spearman: number;
+    pearson: number;
+    relative_top1: number;
+  }[];
+  plots: string[];
+}
+
+/** Aggregates results, correlates with accuracies, draws plots, writes summary.json. */
+export async function summarizeSweep(
+  results: SweepResult[],
+  accuracy: AccuracyRow[] | undefined,
+  out: string,
+): Promise<SweepSummary> {
+  const groups = new Map<string, SweepResult[]>();
+  for (const r of results) {
+    const key = JSON.stringify([r.task, r.metric, r.model, r.n_samples]);
+    const g = groups.get(key);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
+  }
+  const scores: SweepSummary['scores'] = [];
+  for (const g of groups.values()) {
+    const { mean, std } = meanStd(g.map((r) => r.score));
+    scores.push({
+      task: g[0].task,
+      metric: g[0].metric,
+      model: g[0].model,
+      n_samples: g[0].n_samples,
+      mean,
+      std,
+      seeds: g.length,
+    });
+  }
+  scores.sort(
+    (a, b) =>
+      a.task.localeCompare(b.task) ||
+      a.metric.localeCompare(b.metric) ||
+      a.model.localeCompare(b.model) ||
+      a.n_samples - b.n_samples,
+  );
+  const plots: string[] = [];
+  const correlations: SweepSummary['correlations'] = [];
+  const taskMetrics = [...new Set(scores.map((s) => JSON.stringify([s.task, s.metric])))].map(
+    (k) => JSON.parse(k) as [string, string],
+  );
+  for (const [task, metric] of taskMetrics) {
+    const rows = scores.filter((s) => s.task === task && s.metric === metric);
+    const models = [...new Set(rows.map((r) => r.model))];
+    const base = join(out, 'plots', `${task}_${metric}`.replace(/[^A-Za-z0-9._-]+/g, '_'));
+    const line = linePlotSpec({
+      title: `${metric} vs n_samples (${task})`,
+      x: { title: 'n_samples', scale: 'log' },
+      y: { title: `${metric} score` },
+      series: models.map((m) => ({
+        name: m,
+        points: rows
+          .filter((r) => r.model === m)
+          .map((r) => ({ x: r.n_samples, y: r.mean, low: r.mean - r.std, high: r.mean + r.std })),
+      })),
+    });
+    const saved = await savePlot(line, `${base}_vs_samples`);
+    plots.push(saved.svg, saved.png);
+    if (!accuracy) continue;
+    const acc = new Map(accuracy.filter((a) => a.task === task).map((a) => [a.model, a.accuracy]));
+    for (const n of [...new Set(rows.map((r) => r.n_samples))].sort((a, b) => a - b)) {
+      const at = rows.filter((r) => r.n_samples === n && acc.has(r.model));
+      if (at.length < 2) continue;
+      const x = at.map((r) => r.mean);
+      const y = at.map((r) => acc.get(r.model) as number);
+      const ci = bootstrapInterval(kendallTau, x, y, { seed: 0 });
+      correlations.push({
+        task,
+        metric,
+        n_samples: n,
+        models: at.length,
+        kendall: kendallTau(x, y),
+        kendall_ci95: [ci.low, ci.high],
+        weighted_kendall: weightedKendallTau(x, y),
+        spearman: spearman(x, y),
+        pearson: pearson(x, y),
+        relative_top1: relativeTop1(x, y),
+      });
+    }
+    const largest = Math.max(...rows.map((r) => r.n_samples));
+    const c = correlations.find((k) => k.task === task && k.metric === metric && k.n_samples === largest);
+    if (!c) continue;
+    const at = rows.filter((r) => r.n_samples === largest && acc.has(r.model));
+    const scatter = scatterPlotSpec({
+      title: `${metric} vs fine-tuned accuracy (${task}, n=${largest}): Kendall τ = ${c.kendall.toFixed(3)}, weighted τ = ${c.weighted_kendall.toFixed(3)}`,
+      x: { title: `${metric} score` },
+      y: { title: 'fine-tuned accuracy' },
+      points: at.map((r) => ({ x: r.mean, y: acc.get(r.model) as number, label: r.model })),
+    });
+    const s2 = await savePlot(scatter, `${base}_vs_accuracy`);
+    plots.push(s2.svg, s2.png);
+  }
+  const summary = { scores, correlations, plots };
+  writeJsonAtomic(join(out, 'summary.json'), summary);
+  return summary;
+}
