@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { grad } from '../../src/engine/autodiff/grad.ts';
+import type { Value } from '../../src/engine/ir/graph.ts';
 import { Graph } from '../../src/engine/ir/graph.ts';
 import * as T from '../../src/engine/ops/index.ts';
 import { Program } from '../../src/engine/runtime/session.ts';
@@ -45,7 +46,7 @@ const xs = Array.from({ length: 41 }, (_, i) => -5 + i * 0.25 + 0.013);
 const c = Math.sqrt(2 / Math.PI);
 const refs: Record<
   string,
-  { f: (x: number) => number; df: (x: number) => number; build: (v: T.Value) => T.Value }
+  { f: (x: number) => number; df: (x: number) => number; build: (v: Value) => Value }
 > = {
   erf: { f: erf, df: (x) => (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x), build: T.erf },
   'gelu exact': {

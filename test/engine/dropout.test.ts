@@ -30,7 +30,7 @@ test('dropout masks are the documented hash of (index, key, site), reproducible 
   const k = dropoutKey(42, 7);
   const r1 = await program.run({ key: key(k), x: ones });
   const r2 = await program.run({ key: key(k), x: ones });
-  const kept = (t: Float32Array) => Array.from(t, (v) => (v !== 0 ? 1 : 0));
+  const kept = (t: Float32Array): number[] => Array.from(t, (v) => (v !== 0 ? 1 : 0));
   const a = r1.a.data as Float32Array;
   assert.deepEqual(
     kept(a),
