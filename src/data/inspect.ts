@@ -1,6 +1,6 @@
 /** One example by uid: its metadata and images, optionally copied out for a closer look. */
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { TlabError } from '../util/errors.ts';
 import { findExample, openTask } from './read.ts';
 import { messageText, type TaskExample } from './task-format.ts';
@@ -54,7 +54,7 @@ export async function inspectExample(
   if (exportDir) {
     mkdirSync(exportDir, { recursive: true });
     result.exported = images.map((im, i) => {
-      const target = join(exportDir, `${uid}-${i}-${im.column}${extname(im.file)}`);
+      const target = resolve(exportDir, `${uid}-${i}-${im.column}${extname(im.file)}`);
       copyFileSync(im.path, target);
       return target;
     });

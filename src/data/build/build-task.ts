@@ -42,8 +42,23 @@ export interface BuildResult {
   manifest: TaskManifest;
 }
 
-/** Rows formatted concurrently (image decoding and hashing overlap on libvips' threads). */
-const BATCH = 32;
+/**
+ * Rows formatted concurrently (image decoding and hashing overlap on libvips' threads), bounded in count and
+ * in image bytes so a batch of large images does not defeat streaming's memory bound.
+ */
+const BATCH_ROWS = 32;
+const BATCH_BYTES = 4 << 20;
+
+function imageBytes(row: Record<string, unknown>, columns: string[]): number {
+  let n = 0;
+  const add = (v: unknown): void => {
+    if (v instanceof Uint8Array) n += v.byteLength;
+    else if (Array.isArray(v)) v.forEach(add);
+    else if (v && typeof v === 'object') add((v as { bytes?: unknown }).bytes);
+  };
+  for (const c of columns) add(row[c]);
+  return n;
+}
 
 /** Builds every task of an experiment file (or the named ones), one after the other. */
 export async function buildTasksFromFile(
@@ -203,6 +218,7 @@ async function buildInto(
 
   for (const [sourceSplit, selection] of plan.selections) {
     let batch: { record: Parameters<typeof formatExample>[1]; out: string }[] = [];
+    let batchBytes = 0;
     const flush = async (): Promise<void> => {
       const formatted = await Promise.all(
         batch.map(({ record }) => formatExample(eff, record, sourceSplit, images, source.root)),
@@ -227,12 +243,14 @@ async function buildInto(
       });
       progress.tick(batch.length);
       batch = [];
+      batchBytes = 0;
     };
     for await (const record of source.rows(sourceSplit, selection)) {
       const code = selection[record.index];
       if (!code) continue;
       batch.push({ record, out: plan.outputs[code - 1] });
-      if (batch.length >= BATCH) await flush();
+      batchBytes += imageBytes(record.row, eff.image_columns);
+      if (batch.length >= BATCH_ROWS || batchBytes >= BATCH_BYTES) await flush();
     }
     await flush();
   }

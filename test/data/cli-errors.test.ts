@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir, vqaRows, writeVqaParquet } from './helpers.ts';
+
+const TLAB = join(import.meta.dirname, '../../bin/tlab.js');
+
+function tlab(
+  cwd: string,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string; first: string } {
+  const r = spawnSync(process.execPath, [TLAB, ...args], { cwd, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, first: r.stderr.split('\n')[0] };
+}
+
+/** Bad inputs: each fails with a first stderr line naming the file/field/row, exit 1, and no task folder. */
+test('tlab data build: clear errors and no half-written task folder', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const rows = await vqaRows(6);
+    writeVqaParquet(join(dir, 'good.parquet'), rows);
+    const bad = rows.map((r, i) =>
+      i === 4 ? { ...r, image: { bytes: new TextEncoder().encode('not a png'), path: 'x.png' } } : r,
+    );
+    writeVqaParquet(join(dir, 'badimage.parquet'), bad, 2);
+    const good = readFileSync(join(dir, 'good.parquet'));
+    writeFileSync(join(dir, 'corrupt.parquet'), good.subarray(0, good.length - 30));
+    const cases: [string, string, RegExp][] = [
+      [
+        'missing-column',
+        'dataset: good.parquet\n    image_column: picture\n    user_prompt: q',
+        /^error: config\.yaml: tasks\.t\.image_column: no column 'picture' in good\.parquet$/,
+      ],
+      [
+        'corrupt',
+        'dataset: corrupt.parquet\n    user_prompt: q',
+        /^error: corrupt\.parquet: not a readable Parquet file/,
+      ],
+      [
+        'bad-image',
+        'dataset: badimage.parquet\n    image_column: image\n    uid_column: id\n    user_prompt: q',
+        /^error: badimage\.parquet row 4 \(uid q4\): column 'image': cannot decode image/,
+      ],
+      [
+        'percent',
+        'dataset: good.parquet\n    sample_percent: 1.5',
+        /^error: config\.yaml: tasks\.t\.sample_percent: must be in \(0, 1\], got 1\.5$/,
+      ],
+      [
+        'generator',
+        'dataset: synthetic:mazes',
+        /^error: config\.yaml: tasks\.t\.dataset: unknown generator 'synthetic:mazes'$/,
+      ],
+      [
+        'unknown-field',
+        'dataset: good.parquet\n    sample_pct: 0.5',
+        /^error: config\.yaml: tasks\.t: unknown field 'sample_pct'$/,
+      ],
+    ];
+    for (const [name, body, expected] of cases) {
+      const sub = join(dir, name);
+      writeFileSync(join(dir, 'config.yaml'), `tasks:\n  t:\n    ${body}\n`);
+      const r = tlab(dir, 'data', 'build', 'config.yaml', '--out', sub, '--quiet');
+      assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+      assert.match(r.first, expected, name);
+      assert.ok(!existsSync(join(sub, 't')), `${name}: no task folder`);
+      if (existsSync(sub)) assert.deepEqual(readdirSync(sub), [], `${name}: no temp folder left`);
+    }
+    const missing = (() => {
+      writeFileSync(
+        join(dir, 'config.yaml'),
+        'tasks:\n  t:\n    dataset: good.parquet\n    image_column: picture\n',
+      );
+      return tlab(dir, 'data', 'build', 'config.yaml', '--quiet');
+    })();
+    assert.match(missing.stderr, /available columns: id, question, answer, image/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('tlab data build/inspect/gallery and bookmarks end to end', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      'tasks:\n  grid:\n    dataset: synthetic:grid-world\n    generator: {splits: {train: 2, test: 2}, questions_per_image: 2}\n',
+    );
+    const built = tlab(dir, 'data', 'build', 'config.yaml', '--quiet');
+    assert.equal(built.status, 0, built.stderr);
+    assert.deepEqual(JSON.parse(built.stdout).splits, { train: 4, test: 4 });
+    const uid = JSON.parse(
+      readFileSync(join(dir, 'formatted_datasets/grid/test.jsonl'), 'utf8').split('\n')[0],
+    ).uid;
+
+    const inspected = tlab(dir, 'data', 'inspect', 'grid', uid, '--export', 'exported');
+    assert.equal(inspected.status, 0, inspected.stderr);
+    const info = JSON.parse(inspected.stdout);
+    assert.equal(info.uid, uid);
+    assert.match(info.question, /What object is in row/);
+    assert.equal(info.exported.length, 1);
+    assert.ok(existsSync(info.exported[0]));
+    assert.match(
+      tlab(dir, 'data', 'inspect', 'grid', 'nope').first,
+      /^error: task 'grid': no example with uid 'nope'/,
+    );
+
+    const gallery = tlab(dir, 'data', 'gallery', 'grid', '--random', '3', '--out', 'g.png');
+    assert.equal(gallery.status, 0, gallery.stderr);
+    const png = readFileSync(join(dir, 'g.png'));
+    assert.equal(png.subarray(1, 4).toString(), 'PNG');
+
+    assert.equal(tlab(dir, 'bookmark', 'add', 'grid', uid, '--note', 'hard one').status, 0);
+    const list = tlab(dir, 'bookmark', 'list');
+    assert.deepEqual(JSON.parse(list.stdout), { task: 'grid', uid, note: 'hard one' });
+    assert.equal(JSON.parse(tlab(dir, 'bookmark', 'next').stdout).uid, uid);
+    assert.equal(tlab(dir, 'bookmark', 'add', 'grid', 'missing-uid').status, 1);
+  } finally {
+    cleanup();
+  }
+});
