@@ -4,6 +4,7 @@
  */
 import { cholesky, solveLower, solveUpperT } from '../linalg/cholesky.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
+import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
 interface Fit {
@@ -66,6 +67,10 @@ function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: number): F
   }
   let trace = 0;
   for (let a = 0; a < d; a++) trace += sw[a * d + a];
+  if (!(trace > 0))
+    throw new TlabError(
+      'sfda: within-class scatter is zero (every class is a single point), so the LDA fit is undefined',
+    );
   const shrunk = matrix(d, d);
   for (let i = 0; i < d * d; i++) shrunk.data[i] = (1 - lambda) * sw[i];
   for (let a = 0; a < d; a++) shrunk.data[a * d + a] += (lambda * trace) / d;

@@ -397,9 +397,10 @@ export async function summarizeSweep(
         relative_top1: relativeTop1(x, y),
       });
     }
-    const largest = Math.max(...rows.map((r) => r.n_samples));
-    const c = correlations.find((k) => k.task === task && k.metric === metric && k.n_samples === largest);
+    // the largest sample size at which at least two models have an accuracy
+    const c = correlations.filter((k) => k.task === task && k.metric === metric).at(-1);
     if (!c) continue;
+    const largest = c.n_samples;
     const at = rows.filter((r) => r.n_samples === largest && acc.has(r.model));
     const scatter = scatterPlotSpec({
       title: `${metric} vs fine-tuned accuracy (${task}, n=${largest}): Kendall τ = ${c.kendall.toFixed(3)}, weighted τ = ${c.weighted_kendall.toFixed(3)}`,
