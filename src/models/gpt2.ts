@@ -6,8 +6,9 @@
 import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import { maybeDropout, mergeHeads, scaledDotProductAttention, splitHeads } from '../nn/attention.ts';
+import type { KvCache } from '../nn/kv-cache.ts';
 import { conv1d, embedding, layerNorm } from '../nn/layers.ts';
-import { EVAL, type ForwardContext, type ParamBuilder } from '../nn/module.ts';
+import type { ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
 
 export interface Gpt2Config {
@@ -66,13 +67,14 @@ export function gpt2Forward(
   config: Gpt2Config,
   ids: Value,
   options: {
-    ctx?: ForwardContext;
     attentionMask?: Value | null;
     inputsEmbeds?: Value | null;
     positionIds?: Value | null;
+    /** Incremental decoding: positions come from the cache and keys/values are read from and written to it. */
+    cache?: KvCache | null;
   } = {},
 ): Gpt2Outputs {
-  const ctx = options.ctx ?? EVAL;
+  const ctx = pb.ctx;
   const [b, t] = ids.shape;
   const d = config.n_embd;
   const eps = config.layer_norm_epsilon ?? 1e-5;
@@ -84,8 +86,10 @@ export function gpt2Forward(
     throw new TlabError(`gpt2 config: n_embd ${d} is not divisible by n_head ${config.n_head}`);
 
   const wte = embedding(pb, 'wte', ids, config.vocab_size, d, std);
+  const cache = options.cache ?? null;
   const positions =
     options.positionIds ??
+    cache?.positions ??
     T.constant(
       ids.graph,
       'int64',
@@ -96,14 +100,14 @@ export function gpt2Forward(
   let h = T.add(options.inputsEmbeds ?? wte.out, wpe.out);
   h = maybeDropout(h, config.embd_pdrop ?? 0, ctx);
 
-  let mask: Value = T.causalMask(ids.graph, t);
-  if (options.attentionMask) {
+  let mask: Value = cache ? cache.mask : T.causalMask(ids.graph, t);
+  if (options.attentionMask && !cache) {
     const pad = T.cast(T.reshape(options.attentionMask, [b, 1, 1, t]), 'bool');
     mask = T.logicalAnd(mask, pad);
   }
   const hidden: Value[] = [h];
   for (let i = 0; i < config.n_layer; i++) {
-    h = pb.scope(`h.${i}`, () => gpt2Block(pb, config, h, mask, i, ctx));
+    h = pb.scope(`h.${i}`, () => gpt2Block(pb, config, h, mask, i, cache));
     hidden.push(h);
   }
   const last = layerNorm(pb, 'ln_f', h, d, eps);
@@ -119,8 +123,9 @@ export function gpt2Block(
   h: Value,
   mask: Value | null,
   layer: number,
-  ctx: ForwardContext = EVAL,
+  cache: KvCache | null = null,
 ): Value {
+  const ctx = pb.ctx;
   const d = config.n_embd;
   const eps = config.layer_norm_epsilon ?? 1e-5;
   const std = config.initializer_range ?? 0.02;
@@ -130,7 +135,8 @@ export function gpt2Block(
   const a = layerNorm(pb, 'ln_1', h, d, eps);
   const attnOut = pb.scope('attn', () => {
     const qkv = conv1d(pb, 'c_attn', a, d, 3 * d, std);
-    const [q, k, v] = T.split(qkv, [d, d, d], -1).map((x) => splitHeads(x, config.n_head));
+    const [q, k0, v0] = T.split(qkv, [d, d, d], -1).map((x) => splitHeads(x, config.n_head));
+    const { k, v } = cache ? cache.update(layer, k0, v0) : { k: k0, v: v0 };
     let scale = config.scale_attn_weights === false ? 1 : 1 / Math.sqrt(d / config.n_head);
     if (config.scale_attn_by_inverse_layer_idx) scale /= layer + 1;
     const y = scaledDotProductAttention(q, k, v, { mask, scale, dropout: config.attn_pdrop ?? 0, ctx });

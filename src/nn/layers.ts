@@ -1,6 +1,7 @@
 /** Basic layers: Linear (torch layout), Conv1D (GPT-2's [in, out] layout), Embedding, LayerNorm, RMSNorm. */
 import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
+import { withLora } from './lora.ts';
 import { init, type ParamBuilder } from './module.ts';
 
 export interface LinearOptions {
@@ -20,8 +21,9 @@ export function linear(
 ): Value {
   return pb.scope(name, () => {
     const w = pb.param('weight', [outFeatures, inFeatures], init.normal(options.std ?? 0.02));
-    const y = T.matmul(x, T.transpose(w, [1, 0]));
-    return options.bias === false ? y : T.add(y, pb.param('bias', [outFeatures], init.zeros));
+    let y = T.matmul(x, T.transpose(w, [1, 0]));
+    if (options.bias !== false) y = T.add(y, pb.param('bias', [outFeatures], init.zeros));
+    return withLora(pb, x, y, inFeatures, outFeatures, 'linear');
   });
 }
 
@@ -36,7 +38,8 @@ export function conv1d(
 ): Value {
   return pb.scope(name, () => {
     const w = pb.param('weight', [inFeatures, outFeatures], init.normal(std));
-    return T.add(T.matmul(x, w), pb.param('bias', [outFeatures], init.zeros));
+    const y = T.add(T.matmul(x, w), pb.param('bias', [outFeatures], init.zeros));
+    return withLora(pb, x, y, inFeatures, outFeatures, 'conv1d');
   });
 }
 

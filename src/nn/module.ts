@@ -8,6 +8,7 @@ import type { Graph, Value } from '../engine/ir/graph.ts';
 import { allocData, type HostTensor, numel } from '../engine/tensor.ts';
 import { TlabError } from '../util/errors.ts';
 import { Rng } from '../util/random.ts';
+import type { LoraConfig, LoraModule } from './lora.ts';
 
 export type Init =
   | { readonly kind: 'normal'; readonly std: number }
@@ -40,11 +41,17 @@ export const EVAL: ForwardContext = { training: false, dropoutKey: null };
 
 export class ParamBuilder {
   readonly specs = new Map<string, ParamSpec>();
+  /** Modules that received a LoRA adapter while the graph was built (for merging and export). */
+  readonly loraModules = new Map<string, LoraModule>();
   private readonly path: string[] = [];
 
   constructor(
     readonly graph: Graph,
     readonly dtype: DType = 'float32',
+    /** When set, projections whose module path matches `lora.targets` get an adapter. */
+    readonly lora: LoraConfig | null = null,
+    /** Training mode and dropout key for everything built with this builder. */
+    readonly ctx: ForwardContext = EVAL,
   ) {}
 
   /** Declares a parameter under the current path (e.g. "h.0.attn.c_attn.weight") as a graph input. */

@@ -1,0 +1,77 @@
+/**
+ * A static-shape key/value cache for incremental decoding. Graphs have static shapes, so the cache is a fixed
+ * [B, Hkv, S, D] tensor per layer (S = maximum length) fed in and returned each step; new keys/values are written
+ * at `cache_position` with a one-hot product (no scatter), and the mask lets each query see cached positions up
+ * to its own (and, with `cache_mask`, only positions that hold real tokens).
+ *
+ * Graph inputs: `past.{i}.key`, `past.{i}.value` [B, Hkv, S, D] float, `cache_position` [T] int64 (positions of
+ * the T new tokens, shared across the batch), `cache_mask` [B, S] int64 (1 where a position holds a token of
+ * that row, including the new ones; 0 for left padding and unwritten slots). Outputs: `present.{i}.key|value`.
+ */
+import type { DType } from '../engine/dtype.ts';
+import type { Graph, Value } from '../engine/ir/graph.ts';
+import * as T from '../engine/ops/index.ts';
+import { TlabError } from '../util/errors.ts';
+
+export interface KvCacheShape {
+  layers: number;
+  batch: number;
+  kvHeads: number;
+  headDim: number;
+  /** Maximum total length S (prompt + generated). */
+  maxLength: number;
+  /** Number of new tokens per call (the prompt chunk for prefill, 1 for decoding). */
+  newTokens: number;
+  dtype?: DType;
+}
+
+export class KvCache {
+  /** [T] int64 positions of the new tokens. */
+  readonly positions: Value;
+  /** bool [B, 1, T, S]: query t may attend to cache slot s. */
+  readonly mask: Value;
+  private readonly present = new Map<string, Value>();
+
+  constructor(
+    readonly graph: Graph,
+    readonly shape: KvCacheShape,
+  ) {
+    const { batch, maxLength: s, newTokens: t } = shape;
+    this.positions = graph.input('cache_position', 'int64', [t]);
+    const slots = T.arange(graph, s, 'int64');
+    const causal = T.lessEqual(T.reshape(slots, [1, s]), T.reshape(this.positions, [t, 1])); // [T, S]
+    const filled = T.cast(
+      T.reshape(graph.input('cache_mask', 'int64', [batch, s]), [batch, 1, 1, s]),
+      'bool',
+    );
+    this.mask = T.logicalAnd(T.reshape(causal, [1, 1, t, s]), filled);
+  }
+
+  /** Writes this step's keys/values [B, Hkv, T, D] into layer `layer` and returns the full [B, Hkv, S, D] tensors. */
+  update(layer: number, k: Value, v: Value): { k: Value; v: Value } {
+    const { batch, kvHeads, headDim, maxLength: s, newTokens: t } = this.shape;
+    const dtype = this.shape.dtype ?? k.dtype;
+    const expected = [batch, kvHeads, t, headDim];
+    if (k.shape.some((d, i) => d !== expected[i]))
+      throw new TlabError(`KvCache: layer ${layer} keys ${k} do not match [${expected.join(', ')}]`);
+    // onehot [T, S]: row t selects slot positions[t]
+    const onehot = T.oneHot(this.positions, s, dtype);
+    const keep = T.sub(1, T.reduceSum(onehot, 0, false)); // [S]: 1 where no new token is written
+    const write = (name: 'key' | 'value', x: Value): Value => {
+      const past = this.graph.input(`past.${layer}.${name}`, dtype, [batch, kvHeads, s, headDim]);
+      const written = T.matmul(T.transpose(onehot, [1, 0]), x); // [B, Hkv, S, D]
+      const full = T.add(T.mul(past, T.reshape(keep, [s, 1])), written);
+      this.present.set(`present.${layer}.${name}`, full);
+      return full;
+    };
+    return { k: write('key', k), v: write('value', v) };
+  }
+
+  /** The updated caches, to be added to the program's outputs. */
+  outputs(): Record<string, Value> {
+    if (this.present.size !== 2 * this.shape.layers) {
+      throw new TlabError(`KvCache: ${this.present.size / 2} of ${this.shape.layers} layers were updated`);
+    }
+    return Object.fromEntries(this.present);
+  }
+}
