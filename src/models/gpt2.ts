@@ -10,6 +10,7 @@ import type { KvCache } from '../nn/kv-cache.ts';
 import { conv1d, embedding, layerNorm } from '../nn/layers.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
+import type { DecoderLm } from './types.ts';
 
 export interface Gpt2Config {
   model_type: 'gpt2';
@@ -72,6 +73,8 @@ export function gpt2Forward(
     positionIds?: Value | null;
     /** Incremental decoding: positions come from the cache and keys/values are read from and written to it. */
     cache?: KvCache | null;
+    /** Edits the token embeddings before position embeddings are added (VLM image splicing). */
+    editEmbeds?: ((embeds: Value) => Value) | null;
   } = {},
 ): Gpt2Outputs {
   const ctx = pb.ctx;
@@ -97,7 +100,8 @@ export function gpt2Forward(
       Array.from({ length: t }, (_, i) => i),
     );
   const wpe = embedding(pb, 'wpe', positions, config.n_positions, d, 0.01);
-  let h = T.add(options.inputsEmbeds ?? wte.out, wpe.out);
+  const tokens = options.inputsEmbeds ?? wte.out;
+  let h = T.add(options.editEmbeds ? options.editEmbeds(tokens) : tokens, wpe.out);
   h = maybeDropout(h, config.embd_pdrop ?? 0, ctx);
 
   let mask: Value = cache ? cache.mask : T.causalMask(ids.graph, t);
@@ -148,4 +152,24 @@ export function gpt2Block(
     conv1d(pb, 'c_proj', act(conv1d(pb, 'c_fc', m, d, inner, std)), inner, d, residStd),
   );
   return T.add(h1, maybeDropout(mlp, config.resid_pdrop ?? 0, ctx));
+}
+
+/** GPT-2 as a DecoderLm. */
+export function gpt2Model(config: Gpt2Config): DecoderLm {
+  return {
+    modelType: 'gpt2',
+    vocabSize: config.vocab_size,
+    hiddenSize: config.n_embd,
+    numLayers: config.n_layer,
+    numHeads: config.n_head,
+    numKvHeads: config.n_head,
+    headDim: config.n_embd / config.n_head,
+    maxPositions: config.n_positions,
+    forward: (pb, inputs) =>
+      gpt2Forward(pb, config, inputs.ids, {
+        attentionMask: inputs.attentionMask,
+        cache: inputs.cache,
+        editEmbeds: inputs.editEmbeds,
+      }),
+  };
 }
