@@ -46,14 +46,20 @@ export class ImageStore {
   }
 
   private async write(bytes: Uint8Array, sha256: string): Promise<StoredImage> {
-    const image = sharp(bytes, { failOn: 'error' });
-    const meta = await image.metadata();
-    const { info } = await image.raw().toBuffer({ resolveWithObject: true });
-    const keep = meta.format === 'png' || meta.format === 'jpeg';
-    const data = keep ? bytes : await toPng(bytes);
-    const file = `images/${sha256.slice(0, 24)}.${meta.format === 'jpeg' ? 'jpg' : 'png'}`;
+    // One full decode checks the pixels and gives the size; the magic bytes say whether to keep the file as is.
+    const { info } = await sharp(bytes, { failOn: 'error' }).raw().toBuffer({ resolveWithObject: true });
+    const format = sniffFormat(bytes);
+    const data = format ? bytes : await toPng(bytes);
+    const file = `images/${sha256.slice(0, 24)}.${format === 'jpeg' ? 'jpg' : 'png'}`;
     writeFileSync(join(this.taskDir, file), data);
     this.bytesWritten += data.byteLength;
     return { file, width: info.width, height: info.height, sha256 };
   }
+}
+
+/** PNG and JPEG by their magic bytes (files we store unchanged); undefined for anything else. */
+function sniffFormat(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  return undefined;
 }
