@@ -4,6 +4,7 @@
  */
 import { cholesky, solveLower, solveUpperT } from '../linalg/cholesky.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
+import { gram } from '../linalg/products.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
@@ -21,22 +22,17 @@ function classMeans(x: Matrix, y: Int32Array, counts: Int32Array): Float64Array 
   return means;
 }
 
-function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: number): Fit {
+async function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: number): Promise<Fit> {
   const n = x.rows;
   const d = x.cols;
   const c = counts.length;
   const means = classMeans(x, y, counts);
-  // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) Σ_i (x_i − μ_{y_i})(x_i − μ_{y_i})ᵀ
-  const sw = new Float64Array(d * d);
-  const diff = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) diff[j] = x.data[i * d + j] - means[y[i] * d + j];
-    for (let a = 0; a < d; a++) {
-      const da = diff[a] / n;
-      for (let b = 0; b <= a; b++) sw[a * d + b] += da * diff[b];
-    }
-  }
-  for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) sw[b * d + a] = sw[a * d + b];
+  // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram)
+  const xw = matrix(n, d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++) xw.data[i * d + j] = x.data[i * d + j] - means[y[i] * d + j];
+  const sw = (await gram(xw)).data;
+  for (let k = 0; k < sw.length; k++) sw[k] /= n;
   let lambda = lambdaIn;
   if (lambda === undefined) {
     // λmax(Sw) by the reference's power iteration: 3 rounds of two normalised half-steps
@@ -116,7 +112,7 @@ export async function sfda(
   const { labels: enc } = prepare(features, labels, options);
   const { y, counts, numClasses: c } = enc;
   const d = features.cols;
-  const first = fit(features, y, counts);
+  const first = await fit(features, y, counts);
   const p = first.probs;
   // the reference softmaxes the probabilities a second time ("soften")
   for (let i = 0; i < features.rows; i++) {
@@ -136,7 +132,7 @@ export async function sfda(
       mixed.data[i * d + j] = pc * features.data[i * d + j] + (1 - pc) * others;
     }
   }
-  const second = fit(mixed, y, counts, first.lambda);
+  const second = await fit(mixed, y, counts, first.lambda);
   let s = 0;
   for (let i = 0; i < features.rows; i++) s += second.probs[i * c + y[i]];
   return s / features.rows;
