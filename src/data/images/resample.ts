@@ -74,7 +74,7 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
   return { bounds, weights, ksize };
 }
 
-const clip8 = (v: number): number => (v <= 0 ? 0 : v >= 255 ? 255 : v);
+const clip8 = (v: number): number => Math.max(0, Math.min(v, 255));
 
 /** out = sum(in * w) in fixed point, rounded, shifted back and clipped (Pillow's 8-bit path). */
 function convolve(
