@@ -3,16 +3,38 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { buildTasksFromFile } from '../../src/data/build/build-task.ts';
+import { TlabError } from '../../src/util/errors.ts';
 import { tempDir, vqaRows, writeVqaParquet } from './helpers.ts';
 
 const TLAB = join(import.meta.dirname, '../../bin/tlab.js');
 
-function tlab(
-  cwd: string,
-  ...args: string[]
-): { status: number | null; stdout: string; stderr: string; first: string } {
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  first: string;
+}
+
+/** The real executable (exit status as the shell sees it). */
+function tlabProcess(cwd: string, ...args: string[]): Run {
   const r = spawnSync(process.execPath, [TLAB, ...args], { cwd, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, first: r.stderr.split('\n')[0] };
+}
+
+/**
+ * What the CLI prints for a build (its first stderr line is `error: ` + the TlabError's message), without
+ * starting a process per case.
+ */
+async function buildError(dir: string, out: string): Promise<Run> {
+  try {
+    await buildTasksFromFile(join(dir, 'config.yaml'), { outDir: out, quiet: true });
+    return { status: 0, stdout: '', stderr: '', first: '' };
+  } catch (error) {
+    assert.ok(error instanceof TlabError, `not a TlabError: ${(error as Error).stack}`);
+    const stderr = `error: ${error.message}\n${error.details ?? ''}`;
+    return { status: 1, stdout: '', stderr, first: stderr.split('\n')[0] };
+  }
 }
 
 /** Bad inputs: each fails with a first stderr line naming the file/field/row, exit 1, and no task folder. */
@@ -62,20 +84,22 @@ test('tlab data build: clear errors and no half-written task folder', async () =
     for (const [name, body, expected] of cases) {
       const sub = join(dir, name);
       writeFileSync(join(dir, 'config.yaml'), `tasks:\n  t:\n    ${body}\n`);
-      const r = tlab(dir, 'data', 'build', 'config.yaml', '--out', sub, '--quiet');
+      const r = await buildError(dir, sub);
       assert.equal(r.status, 1, `${name}: ${r.stderr}`);
       assert.match(r.first, expected, name);
       assert.ok(!existsSync(join(sub, 't')), `${name}: no task folder`);
       if (existsSync(sub)) assert.deepEqual(readdirSync(sub), [], `${name}: no temp folder left`);
     }
-    const missing = (() => {
-      writeFileSync(
-        join(dir, 'config.yaml'),
-        'tasks:\n  t:\n    dataset: good.parquet\n    image_column: picture\n',
-      );
-      return tlab(dir, 'data', 'build', 'config.yaml', '--quiet');
-    })();
+    // Once through the real executable: exit status and stderr as a shell sees them.
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      'tasks:\n  t:\n    dataset: good.parquet\n    image_column: picture\n',
+    );
+    const missing = tlabProcess(dir, 'data', 'build', 'config.yaml', '--quiet');
+    assert.equal(missing.status, 1);
+    assert.match(missing.first, /^error: config\.yaml: tasks\.t\.image_column: no column 'picture'/);
     assert.match(missing.stderr, /available columns: id, question, answer, image/);
+    assert.ok(!existsSync(join(dir, 'formatted_datasets', 't')));
   } finally {
     cleanup();
   }
@@ -88,35 +112,35 @@ test('tlab data build/inspect/gallery and bookmarks end to end', async () => {
       join(dir, 'config.yaml'),
       'tasks:\n  grid:\n    dataset: synthetic:grid-world\n    generator: {splits: {train: 2, test: 2}, questions_per_image: 2}\n',
     );
-    const built = tlab(dir, 'data', 'build', 'config.yaml', '--quiet');
+    const built = tlabProcess(dir, 'data', 'build', 'config.yaml', '--quiet');
     assert.equal(built.status, 0, built.stderr);
     assert.deepEqual(JSON.parse(built.stdout).splits, { train: 4, test: 4 });
     const uid = JSON.parse(
       readFileSync(join(dir, 'formatted_datasets/grid/test.jsonl'), 'utf8').split('\n')[0],
     ).uid;
 
-    const inspected = tlab(dir, 'data', 'inspect', 'grid', uid, '--export', 'exported');
+    const inspected = tlabProcess(dir, 'data', 'inspect', 'grid', uid, '--export', 'exported');
     assert.equal(inspected.status, 0, inspected.stderr);
     const info = JSON.parse(inspected.stdout);
     assert.equal(info.uid, uid);
     assert.match(info.question, /What object is in row/);
     assert.equal(info.exported.length, 1);
-    assert.ok(existsSync(info.exported[0]));
+    assert.ok(existsSync(info.exported[0]), info.exported[0]);
     assert.match(
-      tlab(dir, 'data', 'inspect', 'grid', 'nope').first,
+      tlabProcess(dir, 'data', 'inspect', 'grid', 'nope').first,
       /^error: task 'grid': no example with uid 'nope'/,
     );
 
-    const gallery = tlab(dir, 'data', 'gallery', 'grid', '--random', '3', '--out', 'g.png');
+    const gallery = tlabProcess(dir, 'data', 'gallery', 'grid', '--random', '3', '--out', 'g.png');
     assert.equal(gallery.status, 0, gallery.stderr);
     const png = readFileSync(join(dir, 'g.png'));
     assert.equal(png.subarray(1, 4).toString(), 'PNG');
 
-    assert.equal(tlab(dir, 'bookmark', 'add', 'grid', uid, '--note', 'hard one').status, 0);
-    const list = tlab(dir, 'bookmark', 'list');
+    assert.equal(tlabProcess(dir, 'bookmark', 'add', 'grid', uid, '--note', 'hard one').status, 0);
+    const list = tlabProcess(dir, 'bookmark', 'list');
     assert.deepEqual(JSON.parse(list.stdout), { task: 'grid', uid, note: 'hard one' });
-    assert.equal(JSON.parse(tlab(dir, 'bookmark', 'next').stdout).uid, uid);
-    assert.equal(tlab(dir, 'bookmark', 'add', 'grid', 'missing-uid').status, 1);
+    assert.equal(JSON.parse(tlabProcess(dir, 'bookmark', 'next').stdout).uid, uid);
+    assert.equal(tlabProcess(dir, 'bookmark', 'add', 'grid', 'missing-uid').status, 1);
   } finally {
     cleanup();
   }
