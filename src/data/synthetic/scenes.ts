@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { Rng } from '../../util/random.ts';
-import type { SourceRow } from '../sources/types.ts';
+import type { SourceRow, TaskDefaults } from '../sources/types.ts';
 import {
   COLOR_NAMES,
   COLORS,
@@ -51,6 +51,32 @@ function scene(rng: Rng, n: number, size: number, colors: string[], shapes: Shap
     y: pos.y,
     radius: pos.radius,
   }));
+}
+
+type SceneParams = {
+  image_size: number;
+  colors: string[];
+  shapes: string[];
+  min_objects: number;
+  max_objects: number;
+};
+
+/** A scene with min_objects..max_objects objects, as the generator's parameters ask. */
+function drawScene(p: SceneParams, rng: Rng): SceneObject[] {
+  const n = rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects));
+  return scene(rng, n, p.image_size, p.colors, p.shapes as ShapeName[]);
+}
+
+/** Column roles shared by the one-image question generators. */
+function questionDefaults(userPrompt: string, metadata: string[]): TaskDefaults {
+  return {
+    image_column: 'image',
+    user_prompt: userPrompt,
+    assistant_text_column: 'answer',
+    label_column: 'answer',
+    grader: 'ExactMatchGrader',
+    metadata_columns: metadata,
+  };
 }
 
 function sceneSvg(objects: SceneObject[], size: number): string {
@@ -121,14 +147,7 @@ export const counting: SyntheticGenerator<CountingParams> = {
   description: 'one scene of shapes; count objects, or name the colour/shape of a unique object',
   params: CountingParams,
   columns: () => ['image', 'question', 'answer', 'kind', 'objects'],
-  defaults: () => ({
-    image_column: 'image',
-    user_prompt: '{question} Answer with one word or number.',
-    assistant_text_column: 'answer',
-    label_column: 'answer',
-    grader: 'ExactMatchGrader',
-    metadata_columns: ['kind', 'objects'],
-  }),
+  defaults: () => questionDefaults('{question} Answer with one word or number.', ['kind', 'objects']),
   labels: (p) =>
     [
       ...new Set([
@@ -141,13 +160,7 @@ export const counting: SyntheticGenerator<CountingParams> = {
   async row(p, seed, split, index): Promise<SourceRow> {
     const rng = Rng.at(seed, 'counting', split, index);
     for (;;) {
-      const objects = scene(
-        rng,
-        rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects)),
-        p.image_size,
-        p.colors,
-        p.shapes as ShapeName[],
-      );
+      const objects = drawScene(p, rng);
       const q = countingQuestion(p, rng, objects);
       if (!q) continue; // no object unique by that attribute: draw another scene
       return {
@@ -189,26 +202,13 @@ export const spatial: SyntheticGenerator<SpatialParams> = {
   description: 'where is one object relative to another (left/right/above/below, or a yes/no question)',
   params: SpatialParams,
   columns: () => ['image', 'question', 'answer', 'relation', 'objects'],
-  defaults: () => ({
-    image_column: 'image',
-    user_prompt: '{question}',
-    assistant_text_column: 'answer',
-    label_column: 'answer',
-    grader: 'ExactMatchGrader',
-    metadata_columns: ['relation', 'objects'],
-  }),
+  defaults: () => questionDefaults('{question}', ['relation', 'objects']),
   labels: (p) => (p.format === 'relation' ? [...RELATIONS].sort() : ['no', 'yes']),
   numRows: (p, split) => p.splits[split] ?? 0,
   async row(p, seed, split, index): Promise<SourceRow> {
     const rng = Rng.at(seed, 'spatial', split, index);
     for (;;) {
-      const objects = scene(
-        rng,
-        rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects)),
-        p.image_size,
-        p.colors,
-        p.shapes as ShapeName[],
-      );
+      const objects = drawScene(p, rng);
       const unique = objects.filter((o) => objects.filter((x) => describe(x) === describe(o)).length === 1);
       if (unique.length < 2) continue;
       const [ia, ib] = rng.sampleIndices(unique.length, 2);
@@ -315,14 +315,7 @@ export const imagePairs: SyntheticGenerator<PairsParams> = {
   async row(p, seed, split, index): Promise<SourceRow> {
     const rng = Rng.at(seed, 'image-pairs', split, index);
     const target = rng.chance(0.5);
-    const draw = (): SceneObject[] =>
-      scene(
-        rng,
-        rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects)),
-        p.image_size,
-        p.colors,
-        p.shapes as ShapeName[],
-      );
+    const draw = (): SceneObject[] => drawScene(p, rng);
     for (;;) {
       const left = draw();
       const right = draw();
