@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildTasksFromFile } from '../../src/data/build/build-task.ts';
 import { sha256Hex } from '../../src/data/hash.ts';
 import { loadTaskSplit, openTask, readTaskSplit } from '../../src/data/read.ts';
 import { messageImages, messageText, type TaskExample } from '../../src/data/task-format.ts';
-import { tempDir, vqaRows, writeVqaParquet } from './helpers.ts';
+import { solidPng, tempDir, vqaRows, writeVqaParquet } from './helpers.ts';
 
 /** Every file under a folder with its SHA-256, for byte-identity checks. */
 function snapshot(dir: string): Record<string, string> {
@@ -234,6 +234,51 @@ tasks:
         'an example is never its own shot',
       );
     }
+  } finally {
+    cleanup();
+  }
+});
+
+test('JSONL rows naming image files, data: URLs, and an image-class folder: images stored, labels indexed', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, 'pics'));
+    const red = await solidPng(200, 0, 0);
+    writeFileSync(join(dir, 'pics/a.png'), red);
+    const dataUrl = `data:image/png;base64,${Buffer.from(await solidPng(0, 0, 200)).toString('base64')}`;
+    writeFileSync(
+      join(dir, 'rows.jsonl'),
+      `${JSON.stringify({ img: 'pics/a.png', q: 'colour?', a: 'red' })}\n${JSON.stringify({ img: dataUrl, q: 'colour?', a: 'blue' })}\n`,
+    );
+    for (const [cls, rgb] of [
+      ['cat', [10, 10, 10]],
+      ['dog', [250, 250, 250]],
+    ] as const) {
+      mkdirSync(join(dir, 'classes', cls), { recursive: true });
+      writeFileSync(join(dir, 'classes', cls, '1.png'), await solidPng(rgb[0], rgb[1], rgb[2]));
+    }
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      'tasks:\n  paths:\n    dataset: rows.jsonl\n    image_column: img\n    user_prompt: "{q}"\n    assistant_text_column: a\n  folder:\n    dataset: classes\n',
+    );
+    await buildTasksFromFile(join(dir, 'config.yaml'), { outDir: join(dir, 'out'), quiet: true });
+    const rows = await loadTaskSplit(join(dir, 'out/paths'), 'train');
+    assert.equal(rows[0].metadata.images[0].source_path, 'pics/a.png');
+    assert.deepEqual(
+      readFileSync(join(dir, 'out/paths', messageImages(rows[0].messages)[0])),
+      Buffer.from(red),
+    );
+    assert.equal(rows[1].metadata.images[0].width, 8);
+    const folder = openTask(join(dir, 'out/folder'));
+    assert.deepEqual(folder.labels, ['cat', 'dog']);
+    const examples = await loadTaskSplit(folder.dir, 'train');
+    assert.deepEqual(
+      examples.map((e) => [e.label, folder.labelIndex(e)]),
+      [
+        ['cat', 0],
+        ['dog', 1],
+      ],
+    );
   } finally {
     cleanup();
   }
