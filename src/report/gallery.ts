@@ -65,7 +65,21 @@ export async function renderGallery(examples: TaskExample[], options: GalleryOpt
   const thumb = options.thumb ?? 200;
   const columns = Math.max(1, Math.min(options.columns ?? 4, examples.length || 1));
   const perCell = Math.max(1, ...examples.map((e) => userImages(e).length));
-  const cellW = thumb * Math.min(perCell, 3);
+  // Text-only examples (e.g. text grids) get a cell wide enough for their longest prompt line, up to 2 thumbs.
+  const longest = Math.max(
+    0,
+    ...examples
+      .filter((e) => userImages(e).length === 0)
+      .flatMap((e) =>
+        messageText(lastUser(e) ?? { role: 'user', content: [] })
+          .split('\n')
+          .map((l) => l.length),
+      ),
+  );
+  const cellW = Math.max(
+    thumb * Math.min(perCell, 3),
+    Math.min(thumb * 2, Math.ceil(longest * 11 * 0.61) + 14),
+  );
   const chars = Math.floor((cellW - 8) / (CAPTION_SIZE * 0.6));
   const captionLines = 6;
   const cellH = thumb + 8 + captionLines * LINE;
