@@ -53,6 +53,9 @@ export async function createSession(
     executionProviders: config.executionProviders ?? d.executionProviders,
     graphOptimizationLevel: config.optimization ?? d.optimization,
     logSeverityLevel: 3,
+    ...(process.env.TLAB_ORT_PROFILE
+      ? { enableProfiling: true, profileFilePrefix: process.env.TLAB_ORT_PROFILE }
+      : {}),
   };
   if (config.optimizedModelPath) options.optimizedModelFilePath = config.optimizedModelPath;
   try {

@@ -15,7 +15,7 @@ import { encodeModel } from '../onnx/encode.ts';
 import { Lowering, lowerGraph, onnxTensor, valueInfo } from '../onnx/lower.ts';
 import { attr, type OnnxGraph, type OnnxValueInfo } from '../onnx/model.ts';
 import * as T from '../ops/index.ts';
-import { applyUpdate, clipByGlobalNorm, type OptimizerConfig, stateNames } from '../optim/optimizers.ts';
+import { applyUpdate, globalNorm, type OptimizerConfig, stateNames } from '../optim/optimizers.ts';
 import { allocData, type HostTensor, numel, zeros } from '../tensor.ts';
 import { fromOrtTensor, toOrtTensor } from './ort-tensor.ts';
 import type { ParameterStore } from './param-store.ts';
@@ -110,7 +110,7 @@ export class TrainStep {
     const lr = graph.input('optim.lr', floatType, [groups.length]);
     const t = graph.input('optim.t', floatType, []);
     const grads = grad(loss, spec.trainable);
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, spec.clipNorm ?? null);
+    const { norm, squares, scale } = globalNorm(grads, spec.clipNorm ?? null);
     const outputs: Record<string, Value> = { loss, grad_norm: norm };
     for (const [name, v] of Object.entries(spec.metrics ?? {})) outputs[`metric.${name}`] = v;
     const allStateNames: string[] = [];
@@ -126,7 +126,9 @@ export class TrainStep {
       const upd = graph.withScope(`optim.${name}`, () =>
         applyUpdate(optimizer, {
           param,
-          grad: clipped[i],
+          grad: grads[i],
+          gradSq: squares[i],
+          gradScale: scale,
           state,
           lr: groupLr,
           t,
