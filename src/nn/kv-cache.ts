@@ -7,6 +7,13 @@
  * Graph inputs: `past.{i}.key`, `past.{i}.value` [B, Hkv, S, D] float, `cache_position` [T] int64 (positions of
  * the T new tokens, shared across the batch), `cache_mask` [B, S] int64 (1 where a position holds a token of
  * that row, including the new ones; 0 for left padding and unwritten slots). Outputs: `present.{i}.key|value`.
+ *
+ * With `rowPositions`, slots and positions part ways: `cache_position` [T] still says which slots the new tokens
+ * are written to (and drives the causal mask), while `position_ids` [B, T] int64 gives each row's own token
+ * positions, so a left-padded row counts from 0 at its first real token as in Hugging Face. `positions` is then
+ * that [B, T] input: models must accept it (a position-embedding gather does; RoPE tables must broadcast as
+ * [B, 1, T, D]). `newEntries()` returns only this call's keys/values, so a decode loop can keep the cache on the
+ * host and copy [B, Hkv, T, D] out per step instead of the whole [B, Hkv, S, D] `present` tensors.
  */
 import type { DType } from '../engine/dtype.ts';
 import type { Graph, Value } from '../engine/ir/graph.ts';
@@ -23,23 +30,29 @@ export interface KvCacheShape {
   /** Number of new tokens per call (the prompt chunk for prefill, 1 for decoding). */
   newTokens: number;
   dtype?: DType;
+  /** Per-row positions: adds the `position_ids` [B, T] input, which `positions` then is. Default false. */
+  rowPositions?: boolean;
 }
 
 export class KvCache {
-  /** [T] int64 positions of the new tokens. */
+  /** Positions of the new tokens: [T] int64 (the slots), or [B, T] with `rowPositions`. */
   readonly positions: Value;
+  /** [T] int64 cache slots the new tokens are written to. */
+  readonly slots: Value;
   /** bool [B, 1, T, S]: query t may attend to cache slot s. */
   readonly mask: Value;
   private readonly present = new Map<string, Value>();
+  private readonly fresh = new Map<string, Value>();
 
   constructor(
     readonly graph: Graph,
     readonly shape: KvCacheShape,
   ) {
     const { batch, maxLength: s, newTokens: t } = shape;
-    this.positions = graph.input('cache_position', 'int64', [t]);
-    const slots = T.arange(graph, s, 'int64');
-    const causal = T.lessEqual(T.reshape(slots, [1, s]), T.reshape(this.positions, [t, 1])); // [T, S]
+    this.slots = graph.input('cache_position', 'int64', [t]);
+    this.positions = shape.rowPositions ? graph.input('position_ids', 'int64', [batch, t]) : this.slots;
+    const all = T.arange(graph, s, 'int64');
+    const causal = T.lessEqual(T.reshape(all, [1, s]), T.reshape(this.slots, [t, 1])); // [T, S]
     const filled = T.cast(
       T.reshape(graph.input('cache_mask', 'int64', [batch, s]), [batch, 1, 1, s]),
       'bool',
@@ -54,14 +67,15 @@ export class KvCache {
     const expected = [batch, kvHeads, t, headDim];
     if (k.shape.some((d, i) => d !== expected[i]))
       throw new TlabError(`KvCache: layer ${layer} keys ${k} do not match [${expected.join(', ')}]`);
-    // onehot [T, S]: row t selects slot positions[t]
-    const onehot = T.oneHot(this.positions, s, dtype);
+    // onehot [T, S]: row t selects slot slots[t]
+    const onehot = T.oneHot(this.slots, s, dtype);
     const keep = T.sub(1, T.reduceSum(onehot, 0, false)); // [S]: 1 where no new token is written
     const write = (name: 'key' | 'value', x: Value): Value => {
       const past = this.graph.input(`past.${layer}.${name}`, dtype, [batch, kvHeads, s, headDim]);
       const written = T.matmul(T.transpose(onehot, [1, 0]), x); // [B, Hkv, S, D]
       const full = T.add(T.mul(past, T.reshape(keep, [s, 1])), written);
       this.present.set(`present.${layer}.${name}`, full);
+      this.fresh.set(`new.${layer}.${name}`, x);
       return full;
     };
     return { k: write('key', k), v: write('value', v) };
@@ -73,5 +87,13 @@ export class KvCache {
       throw new TlabError(`KvCache: ${this.present.size / 2} of ${this.shape.layers} layers were updated`);
     }
     return Object.fromEntries(this.present);
+  }
+
+  /** Only this call's keys/values, `new.{i}.key|value` [B, Hkv, T, D], for a cache kept on the host. */
+  newEntries(): Record<string, Value> {
+    if (this.fresh.size !== 2 * this.shape.layers) {
+      throw new TlabError(`KvCache: ${this.fresh.size / 2} of ${this.shape.layers} layers were updated`);
+    }
+    return Object.fromEntries(this.fresh);
   }
 }
