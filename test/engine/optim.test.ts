@@ -92,3 +92,99 @@ describe('learning-rate schedules', () => {
     assert.throws(() => lrMultiplier({ kind: 'cosine', warmupSteps: 5 }, 6), /needs totalSteps/);
   });
 });
+
+describe('gradient accumulation', () => {
+  test('two micro-batches of 4 rows give exactly the step of one batch of 8 (AdamW, clipping)', async () => {
+    const build = (rows: number) => {
+      const graph = new Graph();
+      const x = graph.input('x', 'float64', [rows, 5]);
+      const y = graph.input('y', 'float64', [rows, 3]);
+      const w = graph.input('W', 'float64', [5, 3]);
+      const b = graph.input('b', 'float64', [3]);
+      const r = T.sub(T.add(T.matmul(x, w), b), y);
+      const lossSum = T.reduceSum(T.mul(r, r));
+      const count = T.constant(graph, 'float64', [], [rows * 3]);
+      return { graph, w, b, lossSum, count, sq: T.reduceSum(T.abs(r)) };
+    };
+    const opts = { optimizer: { kind: 'adamw' as const, beta1: 0.8, beta2: 0.99, eps: 1e-6 }, clipNorm: 0.5 };
+    const full = build(8);
+    const one = await TrainStep.compile({
+      graph: full.graph,
+      lossSum: full.lossSum,
+      count: full.count,
+      trainable: [full.w, full.b],
+      metrics: { abs: full.sq },
+      ...opts,
+    });
+    const half = build(4);
+    const two = await TrainStep.compile({
+      graph: half.graph,
+      lossSum: half.lossSum,
+      count: half.count,
+      trainable: [half.w, half.b],
+      metrics: { abs: half.sq },
+      microBatches: 2,
+      ...opts,
+    });
+    const init = () =>
+      new ParameterStore([
+        ['W', { dtype: 'float64', shape: [5, 3], data: Float64Array.from(fx.W0) }],
+        ['b', { dtype: 'float64', shape: [3], data: Float64Array.from(fx.b0) }],
+      ]);
+    const rows = (from: number, to: number) => ({
+      x: {
+        dtype: 'float64' as const,
+        shape: [to - from, 5],
+        data: Float64Array.from(fx.X.slice(from * 5, to * 5)),
+      },
+      y: {
+        dtype: 'float64' as const,
+        shape: [to - from, 3],
+        data: Float64Array.from(fx.Y.slice(from * 3, to * 3)),
+      },
+    });
+    const a = init();
+    const b = init();
+    one.initState(a);
+    two.initState(b);
+    for (let i = 0; i < 3; i++) {
+      const ra = await one.run(a, [{ data: rows(0, 8), lr: [0.01] }], i);
+      const rb = await two.run(b, [{ micro: [rows(0, 4), rows(4, 8)], lr: [0.01] }], i);
+      assert.ok(Math.abs(ra.losses[0] - rb.losses[0]) < 1e-12 * Math.abs(ra.losses[0]));
+      assert.ok(Math.abs(ra.gradNorms[0] - rb.gradNorms[0]) < 1e-12 * ra.gradNorms[0]);
+      assert.ok(
+        Math.abs(ra.metrics.abs[0] - rb.metrics.abs[0]) < 1e-12 * ra.metrics.abs[0],
+        'metrics add up',
+      );
+    }
+    assert.ok(maxRelDiff(a.get('W').data as Float64Array, b.get('W').data as Float64Array) < 1e-12);
+    assert.ok(maxRelDiff(a.get('b').data as Float64Array, b.get('b').data as Float64Array) < 1e-12);
+    await one.release();
+    await two.release();
+  });
+
+  test('a non-finite loss leaves the store untouched', async () => {
+    const graph = new Graph();
+    const x = graph.input('x', 'float32', [2]);
+    const w = graph.input('w', 'float32', [2]);
+    const step = await TrainStep.compile({
+      graph,
+      loss: T.reduceSum(T.log(T.mul(x, w))),
+      trainable: [w],
+      optimizer: { kind: 'adamw' },
+    });
+    const store = new ParameterStore([
+      ['w', { dtype: 'float32', shape: [2], data: Float32Array.from([1, 2]) }],
+    ]);
+    step.initState(store);
+    const r = await step.run(
+      store,
+      [{ data: { x: { dtype: 'float32', shape: [2], data: Float32Array.from([-1, 1]) } }, lr: [0.1] }],
+      0,
+    );
+    assert.equal(r.committed, false);
+    assert.ok(Number.isNaN(r.losses[0]));
+    assert.deepEqual(Array.from(store.get('w').data as Float32Array), [1, 2]);
+    await step.release();
+  });
+});

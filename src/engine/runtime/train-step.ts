@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { TlabError, validChoices } from '../../util/errors.ts';
 import { grad } from '../autodiff/grad.ts';
 import type { DType } from '../dtype.ts';
-import { type Graph, nodesNeededFor, type TensorType, type Value } from '../ir/graph.ts';
+import { Graph, nodesNeededFor, type TensorType, type Value } from '../ir/graph.ts';
 import { formatShape, sameShape } from '../ir/shape.ts';
 import { encodeModel } from '../onnx/encode.ts';
 import { Lowering, lowerGraph, onnxTensor, valueInfo } from '../onnx/lower.ts';
@@ -30,7 +30,18 @@ export interface ParamGroup {
 
 export interface TrainStepSpec extends SessionConfig {
   graph: Graph;
-  loss: Value;
+  /** The scalar loss to minimise; or give `lossSum` and `count` (loss = lossSum / count). */
+  loss?: Value;
+  /** Summed loss; with `count`, lets micro-batches combine into the exact mean over the whole batch. */
+  lossSum?: Value;
+  /** Number of items `lossSum` sums over (tokens, examples); must not depend on trainable parameters. */
+  count?: Value;
+  /**
+   * Micro-batches per optimizer step (gradient accumulation): each step's `micro` feeds run forward and backward
+   * one after another, gradients of lossSum are summed on the host, then one update applies Σ grad / Σ count.
+   * Needs `lossSum` and `count`; metrics should then be sums so they add across micro-batches.
+   */
+  microBatches?: number;
   /** Graph inputs that are trained. */
   trainable: readonly Value[];
   /** Graph inputs frozen to data (become initializers). */
@@ -48,7 +59,9 @@ export interface TrainStepSpec extends SessionConfig {
 
 export interface StepFeed {
   /** The step's batch: every non-parameter graph input. */
-  data: Readonly<Record<string, HostTensor>>;
+  data?: Readonly<Record<string, HostTensor>>;
+  /** With microBatches > 1: one batch per micro-batch. */
+  micro?: readonly Readonly<Record<string, HostTensor>>[];
   /** Learning rate per group, in group order. */
   lr: readonly number[];
 }
@@ -57,11 +70,161 @@ export interface StepResult {
   losses: number[];
   gradNorms: number[];
   metrics: Record<string, number[]>;
+  /** False when a loss or gradient norm was not finite: the store was left as it was before the run. */
+  committed: boolean;
+}
+
+/** What the trainer needs from a compiled step, whichever way it runs. */
+export interface Stepper {
+  readonly paramNames: readonly string[];
+  readonly stateNames: readonly string[];
+  readonly groups: readonly ParamGroup[];
+  readonly stepsPerRun: number;
+  initState(store: ParameterStore): void;
+  run(store: ParameterStore, steps: readonly StepFeed[], stepsDone: number): Promise<StepResult>;
+  release(): Promise<void>;
 }
 
 const PER_STEP = ['optim.lr', 'optim.t'];
 
-export class TrainStep {
+interface GroupPlan {
+  groups: readonly ParamGroup[];
+  groupOf: ReadonlyMap<string, number>;
+}
+
+function planGroups(paramNames: readonly string[], spec: TrainStepSpec): GroupPlan {
+  const { optimizer } = spec;
+  const groups = spec.groups ?? [
+    {
+      name: 'default',
+      params: paramNames,
+      weightDecay: optimizer.weightDecay ?? (optimizer.kind === 'adamw' ? 0.01 : 0),
+    },
+  ];
+  const groupOf = new Map<string, number>();
+  groups.forEach((g, i) => {
+    for (const p of g.params) {
+      if (groupOf.has(p)) throw new TlabError(`parameter '${p}' is in two optimizer groups`);
+      groupOf.set(p, i);
+    }
+  });
+  for (const p of paramNames) {
+    if (!groupOf.has(p)) {
+      throw new TlabError(
+        `trainable parameter '${p}' is in no optimizer group`,
+        `groups: ${validChoices(groups.map((g) => g.name))}`,
+      );
+    }
+  }
+  return { groups, groupOf };
+}
+
+interface UpdateGraph {
+  outputs: Record<string, Value>;
+  stateNames: string[];
+  stateTypes: Map<string, TensorType>;
+}
+
+/** Appends norm, clipping and the optimizer update of every parameter; outputs `grad_norm` and `new.*`. */
+function appendUpdates(
+  graph: Graph,
+  params: readonly Value[],
+  grads: readonly Value[],
+  spec: TrainStepSpec,
+  plan: GroupPlan,
+): UpdateGraph {
+  const floatType = params[0].dtype;
+  const lr = graph.input('optim.lr', floatType, [plan.groups.length]);
+  const t = graph.input('optim.t', floatType, []);
+  const { norm, squares, scale } = globalNorm(grads, spec.clipNorm ?? null);
+  const outputs: Record<string, Value> = { grad_norm: norm };
+  const names: string[] = [];
+  const types = new Map<string, TensorType>();
+  params.forEach((param, i) => {
+    const name = param.inputName!;
+    const group = plan.groupOf.get(name)!;
+    const stateList = stateNames(spec.optimizer, name);
+    const state = stateList.map((n) => graph.input(n, param.dtype, param.shape));
+    for (const n of stateList) types.set(n, { dtype: param.dtype, shape: param.shape });
+    names.push(...stateList);
+    const groupLr = T.reshape(T.slice(lr, [0], [group], [group + 1]), []);
+    const upd = graph.withScope(`optim.${name}`, () =>
+      applyUpdate(spec.optimizer, {
+        param,
+        grad: grads[i],
+        gradSq: squares[i],
+        gradScale: scale,
+        state,
+        lr: groupLr,
+        t,
+        weightDecay: plan.groups[group].weightDecay,
+      }),
+    );
+    outputs[`new.${name}`] = upd.param;
+    upd.state.forEach((v, j) => {
+      outputs[`new.${stateList[j]}`] = v;
+    });
+  });
+  return { outputs, stateNames: names, stateTypes: types };
+}
+
+function paramNamesOf(spec: TrainStepSpec): string[] {
+  if (spec.trainable.length === 0)
+    throw new TlabError('nothing to train: no trainable parameters were selected');
+  return spec.trainable.map((v) => {
+    if (v.inputName === null) throw new TlabError(`trainable ${v} is not a graph input`);
+    return v.inputName;
+  });
+}
+
+/** Graph inputs (other than parameters, state and per-step optimizer inputs) the outputs depend on. */
+function batchInputs(
+  graph: Graph,
+  outputs: Record<string, Value>,
+  exclude: ReadonlySet<string>,
+): Map<string, TensorType> {
+  const used = new Set<Value>(Object.values(outputs));
+  for (const n of nodesNeededFor(graph, Object.values(outputs))) for (const v of n.inputs) used.add(v);
+  const out = new Map<string, TensorType>();
+  for (const [name, v] of graph.inputs) {
+    if (!exclude.has(name) && !PER_STEP.includes(name) && used.has(v))
+      out.set(name, { dtype: v.dtype, shape: v.shape });
+  }
+  return out;
+}
+
+function checkBatch(
+  batch: Readonly<Record<string, HostTensor>> | undefined,
+  inputs: ReadonlyMap<string, TensorType>,
+): Readonly<Record<string, HostTensor>> {
+  if (!batch) throw new TlabError('a training step has no batch');
+  for (const [name, type] of inputs) {
+    const t = batch[name];
+    if (!t)
+      throw new TlabError(
+        `training batch is missing input '${name}'`,
+        `inputs: ${validChoices(inputs.keys())}`,
+      );
+    if (t.dtype !== type.dtype || !sameShape(t.shape, type.shape)) {
+      throw new TlabError(
+        `training batch input '${name}': got ${t.dtype}${formatShape(t.shape)}, expected ${type.dtype}${formatShape(type.shape)}`,
+      );
+    }
+  }
+  return batch;
+}
+
+function scalarTensor(dtype: DType, shape: number[], values: readonly number[]): HostTensor {
+  const data = allocData(dtype, values.length);
+  (data as Float32Array).set(values);
+  return { dtype, shape, data };
+}
+
+function allFinite(values: readonly number[]): boolean {
+  return values.every(Number.isFinite);
+}
+
+export class TrainStep implements Stepper {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly stepsPerRun: number,
@@ -74,163 +237,87 @@ export class TrainStep {
     private readonly floatType: DType,
   ) {}
 
-  static async compile(spec: TrainStepSpec): Promise<TrainStep> {
-    const { graph, loss, optimizer } = spec;
+  /** Compiles the step; with microBatches > 1 returns an accumulating stepper (two programs). */
+  static async compile(
+    spec: TrainStepSpec,
+  ): Promise<Stepper & { dataInputs: ReadonlyMap<string, TensorType> }> {
+    if ((spec.microBatches ?? 1) > 1) return AccumulatingTrainStep.compile(spec);
+    const { graph } = spec;
     const k = spec.stepsPerRun ?? 1;
     if (!Number.isInteger(k) || k < 1)
       throw new TlabError(`stepsPerRun must be a positive integer, got ${k}`);
-    if (loss.size !== 1) throw new TlabError(`training loss must be a scalar, got ${loss}`);
-    const floatType = loss.dtype;
-    const paramNames = spec.trainable.map((v) => {
-      if (v.inputName === null) throw new TlabError(`trainable ${v} is not a graph input`);
-      return v.inputName;
-    });
-    const groups = spec.groups ?? [
-      {
-        name: 'default',
-        params: paramNames,
-        weightDecay: optimizer.weightDecay ?? (optimizer.kind === 'adamw' ? 0.01 : 0),
-      },
-    ];
-    const groupOf = new Map<string, number>();
-    groups.forEach((g, i) => {
-      for (const p of g.params) {
-        if (groupOf.has(p)) throw new TlabError(`parameter '${p}' is in two optimizer groups`);
-        groupOf.set(p, i);
-      }
-    });
-    for (const p of paramNames) {
-      if (!groupOf.has(p))
-        throw new TlabError(
-          `trainable parameter '${p}' is in no optimizer group`,
-          `groups: ${validChoices(groups.map((g) => g.name))}`,
-        );
-    }
-
-    const lr = graph.input('optim.lr', floatType, [groups.length]);
-    const t = graph.input('optim.t', floatType, []);
+    const loss = lossOf(spec);
+    const paramNames = paramNamesOf(spec);
+    const plan = planGroups(paramNames, spec);
     const grads = grad(loss, spec.trainable);
-    const { norm, squares, scale } = globalNorm(grads, spec.clipNorm ?? null);
-    const outputs: Record<string, Value> = { loss, grad_norm: norm };
+    const upd = appendUpdates(graph, spec.trainable, grads, spec, plan);
+    const outputs: Record<string, Value> = { loss, ...upd.outputs };
     for (const [name, v] of Object.entries(spec.metrics ?? {})) outputs[`metric.${name}`] = v;
-    const allStateNames: string[] = [];
-    const stateTypes = new Map<string, TensorType>();
-    spec.trainable.forEach((param, i) => {
-      const name = paramNames[i];
-      const group = groupOf.get(name)!;
-      const names = stateNames(optimizer, name);
-      const state = names.map((s) => graph.input(s, param.dtype, param.shape));
-      for (const s of names) stateTypes.set(s, { dtype: param.dtype, shape: param.shape });
-      allStateNames.push(...names);
-      const groupLr = T.reshape(T.slice(lr, [0], [group], [group + 1]), []);
-      const upd = graph.withScope(`optim.${name}`, () =>
-        applyUpdate(optimizer, {
-          param,
-          grad: grads[i],
-          gradSq: squares[i],
-          gradScale: scale,
-          state,
-          lr: groupLr,
-          t,
-          weightDecay: groups[group].weightDecay,
-        }),
-      );
-      outputs[`new.${name}`] = upd.param;
-      upd.state.forEach((s, j) => {
-        outputs[`new.${names[j]}`] = s;
-      });
-    });
-
     const frozen = spec.frozen ?? new Map<string, HostTensor>();
-    const carried = new Set([...paramNames, ...allStateNames]);
-    const dataInputs = new Map<string, TensorType>();
-    const needed = nodesNeededFor(graph, Object.values(outputs));
-    const used = new Set<Value>();
-    for (const n of needed) for (const v of n.inputs) used.add(v);
-    for (const [name, v] of graph.inputs) {
-      if (carried.has(name) || frozen.has(name) || PER_STEP.includes(name)) continue;
-      if (used.has(v)) dataInputs.set(name, { dtype: v.dtype, shape: v.shape });
-    }
-
+    const dataInputs = batchInputs(
+      graph,
+      outputs,
+      new Set([...paramNames, ...upd.stateNames, ...frozen.keys()]),
+    );
     const onnx =
       k === 1
         ? lowerGraph(graph, { outputs, bind: frozen, name: 'train_step', keepUnusedInputs: false })
-        : lowerLoop(graph, outputs, frozen, paramNames, allStateNames, [...dataInputs.keys(), ...PER_STEP]);
+        : lowerLoop(graph, outputs, frozen, paramNames, upd.stateNames, [...dataInputs.keys(), ...PER_STEP]);
     const session = await createSession(encodeModel(wrapModel(onnx)), spec);
     return new TrainStep(
       session,
       k,
       paramNames,
-      allStateNames,
-      stateTypes,
+      upd.stateNames,
+      upd.stateTypes,
       dataInputs,
-      groups,
+      plan.groups,
       Object.keys(spec.metrics ?? {}),
-      floatType,
+      loss.dtype,
     );
   }
 
   /** Adds zero-initialised optimizer state for every parameter that has none in the store. */
   initState(store: ParameterStore): void {
-    for (const name of this.stateNames) {
-      if (!store.has(name)) {
-        const type = this.stateTypes.get(name)!;
-        store.set(name, zeros(type.dtype, type.shape));
-      }
-    }
+    initStateIn(store, this.stateNames, this.stateTypes);
   }
 
   /**
    * Runs up to stepsPerRun optimizer steps. `stepsDone` is the number of updates applied before (for bias
-   * correction). On success the store holds the new parameters and state; on failure it is unchanged.
+   * correction). The store receives the new parameters and state only if every loss and gradient norm is finite.
    */
   async run(store: ParameterStore, steps: readonly StepFeed[], stepsDone: number): Promise<StepResult> {
     if (steps.length === 0 || steps.length > this.stepsPerRun) {
       throw new TlabError(`a run takes 1 to ${this.stepsPerRun} steps, got ${steps.length}`);
     }
     for (const s of steps) {
-      if (s.lr.length !== this.groups.length) {
-        throw new TlabError(
-          `learning rates: got ${s.lr.length} values for ${this.groups.length} groups (${this.groups.map((g) => g.name).join(', ')})`,
-        );
-      }
-      for (const [name, type] of this.dataInputs) {
-        const t = s.data[name];
-        if (!t)
-          throw new TlabError(
-            `training batch is missing input '${name}'`,
-            `inputs: ${validChoices(this.dataInputs.keys())}`,
-          );
-        if (t.dtype !== type.dtype || !sameShape(t.shape, type.shape)) {
-          throw new TlabError(
-            `training batch input '${name}': got ${t.dtype}${formatShape(t.shape)}, expected ${type.dtype}${formatShape(type.shape)}`,
-          );
-        }
-      }
+      checkLrs(s, this.groups);
+      checkBatch(s.data, this.dataInputs);
     }
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of [...this.paramNames, ...this.stateNames])
       feeds[name] = toOrtTensor(name, store.get(name));
-    const lrs = (s: StepFeed) => this.floatTensor([s.lr.length], s.lr);
+    const lrs = (s: StepFeed) => scalarTensor(this.floatType, [s.lr.length], s.lr);
     if (this.stepsPerRun === 1) {
-      for (const [name, t] of Object.entries(steps[0].data))
-        if (this.dataInputs.has(name)) feeds[name] = toOrtTensor(name, t);
+      for (const name of this.dataInputs.keys()) feeds[name] = toOrtTensor(name, steps[0].data![name]);
       feeds['optim.lr'] = toOrtTensor('optim.lr', lrs(steps[0]));
-      feeds['optim.t'] = toOrtTensor('optim.t', this.floatTensor([], [stepsDone + 1]));
+      feeds['optim.t'] = toOrtTensor('optim.t', scalarTensor(this.floatType, [], [stepsDone + 1]));
     } else {
-      for (const [name, type] of this.dataInputs)
+      for (const [name, type] of this.dataInputs) {
         feeds[`steps.${name}`] = toOrtTensor(
           name,
           stack(
-            steps.map((s) => s.data[name]),
+            steps.map((s) => s.data![name]),
             type,
           ),
         );
+      }
       const lrType = { dtype: this.floatType, shape: [this.groups.length] };
       feeds['steps.optim.lr'] = toOrtTensor('lr', stack(steps.map(lrs), lrType));
       feeds['steps.optim.t'] = toOrtTensor(
         't',
-        this.floatTensor(
+        scalarTensor(
+          this.floatType,
           [steps.length],
           steps.map((_, i) => stepsDone + i + 1),
         ),
@@ -241,21 +328,185 @@ export class TrainStep {
     for (const name of Object.keys(feeds)) if (!this.session.inputNames.includes(name)) delete feeds[name];
     const out = await this.session.run(feeds);
     const values = (name: string) => Array.from(fromOrtTensor(name, out[name]).data as Float32Array, Number);
-    const result: StepResult = { losses: values('loss'), gradNorms: values('grad_norm'), metrics: {} };
+    const result: StepResult = {
+      losses: values('loss'),
+      gradNorms: values('grad_norm'),
+      metrics: {},
+      committed: false,
+    };
     for (const m of this.metricNames) result.metrics[m] = values(`metric.${m}`);
-    for (const name of [...this.paramNames, ...this.stateNames])
-      store.set(name, fromOrtTensor(name, out[`new.${name}`]));
+    if (allFinite(result.losses) && allFinite(result.gradNorms)) {
+      for (const name of [...this.paramNames, ...this.stateNames])
+        store.set(name, fromOrtTensor(name, out[`new.${name}`]));
+      result.committed = true;
+    }
     return result;
-  }
-
-  private floatTensor(shape: number[], values: readonly number[]): HostTensor {
-    const data = allocData(this.floatType, values.length);
-    (data as Float32Array).set(values);
-    return { dtype: this.floatType, shape, data };
   }
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+}
+
+function lossOf(spec: TrainStepSpec): Value {
+  if (spec.loss) {
+    if (spec.loss.size !== 1) throw new TlabError(`training loss must be a scalar, got ${spec.loss}`);
+    return spec.loss;
+  }
+  if (!spec.lossSum || !spec.count)
+    throw new TlabError('a training step needs `loss`, or `lossSum` and `count`');
+  return T.div(spec.lossSum, T.maximum(T.cast(spec.count, spec.lossSum.dtype), 1));
+}
+
+function checkLrs(s: StepFeed, groups: readonly ParamGroup[]): void {
+  if (s.lr.length !== groups.length) {
+    throw new TlabError(
+      `learning rates: got ${s.lr.length} values for ${groups.length} groups (${groups.map((g) => g.name).join(', ')})`,
+    );
+  }
+}
+
+function initStateIn(
+  store: ParameterStore,
+  names: readonly string[],
+  types: ReadonlyMap<string, TensorType>,
+): void {
+  for (const name of names) {
+    if (!store.has(name)) {
+      const type = types.get(name)!;
+      store.set(name, zeros(type.dtype, type.shape));
+    }
+  }
+}
+
+/**
+ * Gradient accumulation: a forward+backward program runs once per micro-batch (so activations of only one
+ * micro-batch are alive at a time), gradients of the summed loss are added on the host, and an update program
+ * applies Σ grad / Σ count — the exact mean over the whole batch, however its items split into micro-batches.
+ */
+class AccumulatingTrainStep implements Stepper {
+  readonly stepsPerRun = 1;
+
+  private constructor(
+    private readonly gradProgram: ort.InferenceSession,
+    private readonly applyProgram: ort.InferenceSession,
+    readonly paramNames: readonly string[],
+    readonly stateNames: readonly string[],
+    private readonly stateTypes: ReadonlyMap<string, TensorType>,
+    readonly dataInputs: ReadonlyMap<string, TensorType>,
+    readonly groups: readonly ParamGroup[],
+    private readonly metricNames: readonly string[],
+    private readonly floatType: DType,
+  ) {}
+
+  static async compile(spec: TrainStepSpec): Promise<AccumulatingTrainStep> {
+    const { graph, lossSum, count } = spec;
+    if (!lossSum || !count)
+      throw new TlabError('gradient accumulation (microBatches > 1) needs `lossSum` and `count`');
+    if ((spec.stepsPerRun ?? 1) !== 1)
+      throw new TlabError('microBatches > 1 cannot be combined with stepsPerRun > 1');
+    const paramNames = paramNamesOf(spec);
+    const plan = planGroups(paramNames, spec);
+    const grads = grad(lossSum, spec.trainable);
+    const gradOutputs: Record<string, Value> = { loss_sum: lossSum, count: T.cast(count, lossSum.dtype) };
+    grads.forEach((g, i) => {
+      gradOutputs[`grad.${paramNames[i]}`] = g;
+    });
+    for (const [name, v] of Object.entries(spec.metrics ?? {})) gradOutputs[`metric.${name}`] = v;
+    const frozen = spec.frozen ?? new Map<string, HostTensor>();
+    const dataInputs = batchInputs(graph, gradOutputs, new Set([...paramNames, ...frozen.keys()]));
+    const gradOnnx = lowerGraph(graph, { outputs: gradOutputs, bind: frozen, name: 'grad_step' });
+
+    const apply = new Graph();
+    const params = spec.trainable.map((p) => apply.input(p.inputName!, p.dtype, p.shape));
+    const total = apply.input('count', lossSum.dtype, []);
+    const denom = T.maximum(total, 1);
+    const summed = spec.trainable.map((p) =>
+      T.div(apply.input(`grad.${p.inputName}`, p.dtype, p.shape), denom),
+    );
+    const upd = appendUpdates(apply, params, summed, spec, plan);
+    const applyOnnx = lowerGraph(apply, { outputs: upd.outputs, name: 'apply_update' });
+    const [gradSession, applySession] = await Promise.all([
+      createSession(encodeModel(wrapModel(gradOnnx)), spec),
+      createSession(encodeModel(wrapModel(applyOnnx)), spec),
+    ]);
+    return new AccumulatingTrainStep(
+      gradSession,
+      applySession,
+      paramNames,
+      upd.stateNames,
+      upd.stateTypes,
+      dataInputs,
+      plan.groups,
+      Object.keys(spec.metrics ?? {}),
+      lossSum.dtype,
+    );
+  }
+
+  initState(store: ParameterStore): void {
+    initStateIn(store, this.stateNames, this.stateTypes);
+  }
+
+  async run(store: ParameterStore, steps: readonly StepFeed[], stepsDone: number): Promise<StepResult> {
+    if (steps.length !== 1)
+      throw new TlabError(`an accumulating step runs one optimizer step at a time, got ${steps.length}`);
+    const step = steps[0];
+    checkLrs(step, this.groups);
+    const micro = step.micro ?? (step.data ? [step.data] : []);
+    if (micro.length === 0) throw new TlabError('a training step has no micro-batches');
+    const paramFeeds: Record<string, ort.Tensor> = {};
+    for (const name of this.paramNames) paramFeeds[name] = toOrtTensor(name, store.get(name));
+    const sums = new Map<string, Float32Array | Float64Array>();
+    let lossSum = 0;
+    let count = 0;
+    const metrics: Record<string, number> = Object.fromEntries(this.metricNames.map((m) => [m, 0]));
+    for (const batch of micro) {
+      checkBatch(batch, this.dataInputs);
+      const feeds = { ...paramFeeds };
+      for (const name of this.dataInputs.keys()) feeds[name] = toOrtTensor(name, batch[name]);
+      const out = await this.gradProgram.run(feeds);
+      lossSum += Number(out.loss_sum.data[0]);
+      count += Number(out.count.data[0]);
+      for (const m of this.metricNames) metrics[m] += Number(out[`metric.${m}`].data[0]);
+      for (const name of this.paramNames) {
+        const g = out[`grad.${name}`].data as Float32Array | Float64Array;
+        const acc = sums.get(name);
+        if (!acc) sums.set(name, g);
+        else for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+      }
+    }
+    const feeds: Record<string, ort.Tensor> = { ...paramFeeds };
+    for (const name of this.stateNames) feeds[name] = toOrtTensor(name, store.get(name));
+    for (const [name, acc] of sums)
+      feeds[`grad.${name}`] = toOrtTensor(name, {
+        dtype: this.floatType,
+        shape: store.get(name).shape,
+        data: acc,
+      });
+    feeds.count = toOrtTensor('count', scalarTensor(this.floatType, [], [count]));
+    feeds['optim.lr'] = toOrtTensor('optim.lr', scalarTensor(this.floatType, [step.lr.length], step.lr));
+    feeds['optim.t'] = toOrtTensor('optim.t', scalarTensor(this.floatType, [], [stepsDone + 1]));
+    for (const name of Object.keys(feeds))
+      if (!this.applyProgram.inputNames.includes(name)) delete feeds[name];
+    const out = await this.applyProgram.run(feeds);
+    const loss = lossSum / Math.max(count, 1);
+    const gradNorm = Number(out.grad_norm.data[0]);
+    const result: StepResult = {
+      losses: [loss],
+      gradNorms: [gradNorm],
+      metrics: Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, [v]])),
+      committed: false,
+    };
+    if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+      for (const name of [...this.paramNames, ...this.stateNames])
+        store.set(name, fromOrtTensor(name, out[`new.${name}`]));
+      result.committed = true;
+    }
+    return result;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.gradProgram.release(), this.applyProgram.release()]);
   }
 }
 
