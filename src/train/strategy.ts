@@ -1,0 +1,119 @@
+/**
+ * Which parameters train, and with which learning rate: `full` fine-tuning, `lora` (adapters only), or per
+ * component (vision encoder / projector / language decoder), each full, LoRA or frozen, with its own learning rate.
+ * Biases and norm weights (rank < 2) get no weight decay, as in Hugging Face's Trainer and nanoGPT.
+ */
+import type { ParamGroup } from '../engine/runtime/train-step.ts';
+import type { LoraConfig } from '../nn/lora.ts';
+import type { ParamSpec } from '../nn/module.ts';
+import { TlabError, validChoices } from '../util/errors.ts';
+
+export type ComponentMode = 'full' | 'lora' | 'frozen';
+
+export interface StrategyConfig {
+  kind: 'full' | 'lora' | 'components';
+  lora?: Omit<LoraConfig, 'targets'> & { targets?: readonly (string | RegExp)[] };
+  /** For kind 'components': mode per component name (components not named are frozen). */
+  components?: Readonly<Record<string, ComponentMode>>;
+  /** Learning rate per component; others use the base learning rate. */
+  learningRates?: Readonly<Record<string, number>>;
+  weightDecay?: number;
+}
+
+/** Maps a parameter name to its component (e.g. "vision_tower", "multi_modal_projector", "language_model"). */
+export type ComponentOf = (paramName: string) => string;
+
+export const SINGLE_COMPONENT: ComponentOf = () => 'model';
+
+/** The LoRA configuration the model must be built with (targets restricted to LoRA components), or null. */
+export function loraFor(
+  strategy: StrategyConfig,
+  componentPrefixes: Readonly<Record<string, string>> = {},
+): LoraConfig | null {
+  const modes =
+    strategy.kind === 'lora' ? null : strategy.kind === 'components' ? (strategy.components ?? {}) : {};
+  if (strategy.kind === 'full') return null;
+  if (modes && !Object.values(modes).includes('lora')) return null;
+  const lora = strategy.lora;
+  if (!lora)
+    throw new TlabError(`strategy '${strategy.kind}' uses LoRA but has no lora settings (r, alpha, targets)`);
+  const targets = lora.targets ?? [];
+  if (targets.length === 0)
+    throw new TlabError('strategy.lora.targets: name at least one module (e.g. c_attn, q_proj)');
+  if (!modes) return { ...lora, targets };
+  // Restrict every target to the components trained with LoRA.
+  const prefixes = Object.entries(modes)
+    .filter(([, m]) => m === 'lora')
+    .map(([c]) => componentPrefixes[c] ?? c);
+  const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const restricted = targets.flatMap((t) =>
+    prefixes.map((p) =>
+      typeof t === 'string'
+        ? new RegExp(`^${escaped(p)}\\.(.*\\.)?${escaped(t)}$`)
+        : new RegExp(`^${escaped(p)}\\.${t.source.replace(/^\^/, '')}`),
+    ),
+  );
+  return { ...lora, targets: restricted };
+}
+
+export interface ParameterPlan {
+  trainable: string[];
+  frozen: string[];
+  groups: ParamGroup[];
+  /** Learning rate per group, in group order (the schedule multiplies these). */
+  baseLrs: number[];
+}
+
+export function planParameters(
+  specs: Iterable<ParamSpec>,
+  strategy: StrategyConfig,
+  baseLr: number,
+  componentOf: ComponentOf = SINGLE_COMPONENT,
+): ParameterPlan {
+  const all = [...specs];
+  const components = new Set(all.map((s) => componentOf(s.name)));
+  for (const c of Object.keys(strategy.components ?? {})) {
+    if (!components.has(c))
+      throw new TlabError(`strategy.components.${c}: no such component; valid: ${validChoices(components)}`);
+  }
+  for (const c of Object.keys(strategy.learningRates ?? {})) {
+    if (!components.has(c))
+      throw new TlabError(
+        `strategy.learning_rates.${c}: no such component; valid: ${validChoices(components)}`,
+      );
+  }
+  const isAdapter = (n: string) => n.includes('.lora_A.') || n.includes('.lora_B.');
+  const trains = (spec: ParamSpec): boolean => {
+    if (strategy.kind === 'full') return true;
+    if (strategy.kind === 'lora') return isAdapter(spec.name);
+    const mode = strategy.components?.[componentOf(spec.name)] ?? 'frozen';
+    if (mode === 'full') return !isAdapter(spec.name);
+    if (mode === 'lora') return isAdapter(spec.name);
+    return false;
+  };
+  const trainable = all.filter(trains).map((s) => s.name);
+  const frozen = all.filter((s) => !trains(s)).map((s) => s.name);
+  if (trainable.length === 0)
+    throw new TlabError(`strategy '${strategy.kind}' selects no trainable parameter`);
+  const wd = strategy.weightDecay ?? 0;
+  const byKey = new Map<string, ParamGroup & { lr: number }>();
+  for (const spec of all) {
+    if (!trains(spec)) continue;
+    const component = componentOf(spec.name);
+    const decay = spec.shape.length >= 2 ? wd : 0;
+    const key = `${component}${decay > 0 ? '' : '.no_decay'}`;
+    let g = byKey.get(key);
+    if (!g) {
+      g = { name: key, params: [], weightDecay: decay, lr: strategy.learningRates?.[component] ?? baseLr };
+      byKey.set(key, g);
+    }
+    (g.params as string[]).push(spec.name);
+  }
+  const groups = [...byKey.values()];
+  return {
+    trainable,
+    frozen,
+    groups: groups.map(({ lr: _lr, ...g }) => g),
+    baseLrs: groups.map((g) => g.lr),
+  };
+}

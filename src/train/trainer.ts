@@ -1,0 +1,339 @@
+/**
+ * The trainer: one loop for pre-training and fine-tuning. It builds the objective's graph on the model, selects
+ * trainable and frozen weights from the strategy, compiles one training step (forward, backward, clipping,
+ * AdamW) and an evaluation program, then runs steps with a learning-rate schedule, logging (JSONL + TensorBoard),
+ * periodic evaluation and checkpoints. Everything that varies between steps (batch, dropout key, learning rate)
+ * is a function of the seed and the step, so a resumed run continues exactly where the checkpoint left it.
+ */
+import { Graph, type Value } from '../engine/ir/graph.ts';
+import { formatShape, sameShape } from '../engine/ir/shape.ts';
+import { dropoutKey } from '../engine/ops/random.ts';
+import type { OptimizerConfig } from '../engine/optim/optimizers.ts';
+import { lrMultiplier, type ScheduleConfig } from '../engine/optim/schedule.ts';
+import { ParameterStore } from '../engine/runtime/param-store.ts';
+import { Program } from '../engine/runtime/session.ts';
+import { type StepFeed, TrainStep } from '../engine/runtime/train-step.ts';
+import type { HostTensor } from '../engine/tensor.ts';
+import { mergeLora } from '../nn/lora.ts';
+import { initTensor, ParamBuilder } from '../nn/module.ts';
+import { TlabError, validChoices } from '../util/errors.ts';
+import {
+  type LoadedCheckpoint,
+  loadLatestCheckpoint,
+  saveCheckpoint,
+  type TrainerState,
+} from './checkpoint.ts';
+import { TrainingLogs } from './logging/training-logs.ts';
+import { TrainingProgress } from './logging/training-progress.ts';
+import type { Objective } from './objective.ts';
+import { type ComponentOf, loraFor, planParameters, type StrategyConfig } from './strategy.ts';
+
+/** Produces the batch with a given index (a pure function of the index and the source's seed). */
+export interface BatchSource {
+  batch(index: number): Record<string, HostTensor>;
+}
+
+export interface TrainerOptions {
+  /** Where checkpoints go (`<checkpointDir>/step-*`, `latest`). */
+  checkpointDir: string;
+  /** Where metrics.jsonl and TensorBoard events go. */
+  logDir: string;
+  /** Builds the model's forward into the objective (the model is used through the objective). */
+  objective: Objective;
+  /** Weights to start from (pre-trained); parameters not in it are initialised from the seed. */
+  initialWeights?: ReadonlyMap<string, HostTensor> | null;
+  /** Initialise only these missing parameters from the seed (e.g. LoRA adapters, a new head); default: all. */
+  allowInit?: (name: string) => boolean;
+  train: BatchSource;
+  eval?: { source: BatchSource; batches: number } | null;
+  strategy: StrategyConfig;
+  componentOf?: ComponentOf;
+  componentPrefixes?: Readonly<Record<string, string>>;
+  optimizer: OptimizerConfig;
+  learningRate: number;
+  schedule: ScheduleConfig;
+  clipNorm?: number | null;
+  maxSteps: number;
+  microBatches?: number;
+  stepsPerRun?: number;
+  evalEvery?: number;
+  saveEvery?: number;
+  logEvery?: number;
+  keepCheckpoints?: number;
+  seed: number;
+  /** Settings that must match on resume (model, data, strategy, batch); stored in the checkpoint. */
+  fingerprint: string;
+  /** 'auto' resumes when a checkpoint exists; 'never' starts over (existing checkpoints are an error). */
+  resume?: 'auto' | 'never';
+  /** Stop after this many steps in this session (tests simulate a crash); the run is not finished. */
+  stopAfter?: number;
+  quiet?: boolean;
+  tensorboard?: boolean;
+}
+
+export interface TrainResult {
+  step: number;
+  resumedFrom: number;
+  /** Training loss of each step run in this session. */
+  losses: number[];
+  evals: { step: number; loss: number; accuracy: number }[];
+  /** Trainable weights after the last step (merged into full model weights by `finalWeights`). */
+  store: ParameterStore;
+  /** All weights of the model (frozen + trained, LoRA adapters kept separate). */
+  weights: Map<string, HostTensor>;
+  /** Full weights with LoRA merged into the base (what an exported model needs). */
+  mergedWeights: Map<string, HostTensor>;
+  checkpoint: string | null;
+}
+
+export async function train(options: TrainerOptions): Promise<TrainResult> {
+  const evalEvery = options.evalEvery ?? 0;
+  const saveEvery = options.saveEvery ?? 0;
+  const logEvery = options.logEvery ?? 1;
+  const k = options.stepsPerRun ?? 1;
+  const micro = options.microBatches ?? 1;
+
+  // Training graph: training mode with a dropout key per step.
+  const graph = new Graph();
+  const lora = loraFor(options.strategy, options.componentPrefixes);
+  const key = graph.input('dropout_key', 'int64', [2]);
+  const pb = new ParamBuilder(graph, 'float32', lora, { training: true, dropoutKey: key });
+  const out = options.objective.build(graph, pb);
+  const plan = planParameters(pb.specs.values(), options.strategy, options.learningRate, options.componentOf);
+
+  // Weights: pre-trained where given, initialised from the seed otherwise.
+  const weights = new Map<string, HostTensor>();
+  const missing: string[] = [];
+  for (const spec of pb.specs.values()) {
+    const given = options.initialWeights?.get(spec.name);
+    if (given) {
+      if (!sameShape(given.shape, spec.shape)) {
+        throw new TlabError(
+          `weight '${spec.name}' has shape ${formatShape(given.shape)}, the model expects ${formatShape(spec.shape)}`,
+        );
+      }
+      weights.set(spec.name, given);
+    } else if (!options.initialWeights || (options.allowInit?.(spec.name) ?? false)) {
+      weights.set(spec.name, initTensor(spec, options.seed));
+    } else missing.push(spec.name);
+  }
+  if (missing.length) {
+    throw new TlabError(
+      `the starting weights lack ${missing.length} parameter(s) the model needs: ${validChoices(missing, 8)}`,
+    );
+  }
+  const frozen = new Map(plan.frozen.map((n) => [n, weights.get(n)!]));
+  const trainable = plan.trainable.map((n) => graph.inputs.get(n)!);
+  const step = await TrainStep.compile({
+    graph,
+    lossSum: out.lossSum,
+    count: out.count,
+    metrics: out.metrics,
+    trainable,
+    frozen,
+    optimizer: options.optimizer,
+    groups: plan.groups,
+    clipNorm: options.clipNorm ?? null,
+    stepsPerRun: k,
+    microBatches: micro,
+  });
+
+  // Evaluation graph: the same weights, no dropout.
+  let evalProgram: Program | null = null;
+  if (options.eval) {
+    const g = new Graph();
+    const evalPb = new ParamBuilder(g, 'float32', lora);
+    const e = options.objective.build(g, evalPb);
+    const outputs: Record<string, Value> = { loss_sum: e.lossSum, count: e.count };
+    for (const [n, v] of Object.entries(e.metrics)) outputs[`metric.${n}`] = v;
+    evalProgram = await Program.compile(g, { outputs, bind: frozen });
+  }
+
+  // State: fresh, or the latest checkpoint.
+  const store = new ParameterStore(plan.trainable.map((n) => [n, weights.get(n)!] as [string, HostTensor]));
+  const checkpoint = loadLatestCheckpoint(options.checkpointDir);
+  if (checkpoint && options.resume === 'never') {
+    throw new TlabError(
+      `${options.checkpointDir}: holds checkpoints of an earlier run; resume it, or choose another run name or output folder`,
+    );
+  }
+  let sessionStart = performance.now();
+  const state: TrainerState = {
+    step: 0,
+    seed: options.seed,
+    fingerprint: options.fingerprint,
+    tokensSeen: 0,
+    bestEvalLoss: null,
+    trainSeconds: 0,
+  };
+  if (checkpoint) restore(checkpoint, store, options.fingerprint, state);
+  step.initState(store);
+  const resumedFrom = state.step;
+
+  const logs = new TrainingLogs(options.logDir, {
+    tensorboard: options.tensorboard ?? true,
+    jsonl: { resumeFromStep: resumedFrom, onWarning: options.quiet ? () => {} : undefined },
+  });
+  const progress = new TrainingProgress({
+    totalSteps: options.maxSteps,
+    startStep: resumedFrom,
+    silent: options.quiet,
+  });
+  const losses: number[] = [];
+  const evals: TrainResult['evals'] = [];
+  let savedPath: string | null = checkpoint?.dir ?? null;
+  let savedStep = checkpoint ? state.step : -1;
+  const save = () => {
+    state.trainSeconds += (performance.now() - sessionStart) / 1000;
+    sessionStart = performance.now();
+    savedPath = saveCheckpoint(
+      options.checkpointDir,
+      store,
+      step.paramNames,
+      step.stateNames,
+      state,
+      options.keepCheckpoints ?? 3,
+    );
+    savedStep = state.step;
+  };
+  const runEval = async () => {
+    if (!evalProgram || !options.eval) return;
+    let lossSum = 0;
+    let count = 0;
+    let correct = 0;
+    const feeds: Record<string, HostTensor> = Object.fromEntries(store.entries());
+    for (let i = 0; i < options.eval.batches; i++) {
+      const r = await evalProgram.run({ ...options.eval.source.batch(i), ...feeds });
+      lossSum += Number(r.loss_sum.data[0]);
+      count += Number(r.count.data[0]);
+      correct += Number(r['metric.correct']?.data[0] ?? 0);
+    }
+    const loss = lossSum / Math.max(count, 1);
+    const accuracy = correct / Math.max(count, 1);
+    evals.push({ step: state.step, loss, accuracy });
+    logs.log(state.step, 'eval', { loss, accuracy });
+    if (state.bestEvalLoss === null || loss < state.bestEvalLoss) state.bestEvalLoss = loss;
+  };
+
+  const stopAt = Math.min(
+    options.maxSteps,
+    options.stopAfter === undefined ? Number.POSITIVE_INFINITY : resumedFrom + options.stopAfter,
+  );
+  try {
+    if (resumedFrom === 0 && evalEvery > 0) await runEval();
+    while (state.step < stopAt) {
+      // Run up to k steps, but stop at the next eval/save boundary so they happen at exact steps.
+      const boundary = (every: number) =>
+        every > 0 ? every - (state.step % every) : Number.POSITIVE_INFINITY;
+      const n = Math.min(k, stopAt - state.step, boundary(evalEvery), boundary(saveEvery));
+      const feeds: StepFeed[] = [];
+      let tokens = 0;
+      for (let i = 0; i < n; i++) {
+        const s = state.step + i;
+        const mult = lrMultiplier(options.schedule, s);
+        const keyTensor: HostTensor = {
+          dtype: 'int64',
+          shape: [2],
+          data: BigInt64Array.from(dropoutKey(options.seed, s).map(BigInt)),
+        };
+        const batches = Array.from({ length: micro }, (_, j) => ({
+          ...options.train.batch(s * micro + j),
+          dropout_key: keyTensor,
+        }));
+        for (const b of batches) tokens += countTokens(b);
+        feeds.push(
+          micro > 1
+            ? { micro: batches, lr: plan.baseLrs.map((lr) => lr * mult) }
+            : { data: batches[0], lr: plan.baseLrs.map((lr) => lr * mult) },
+        );
+      }
+      const r = await step.run(store, feeds, state.step);
+      if (!r.committed) {
+        const bad = r.losses.findIndex((l, i) => !Number.isFinite(l) || !Number.isFinite(r.gradNorms[i]));
+        throw new TlabError(
+          `step ${state.step + Math.max(bad, 0) + 1}: loss ${r.losses[Math.max(bad, 0)]}, gradient norm ${r.gradNorms[Math.max(bad, 0)]}; training stopped before applying it`,
+          savedPath ? `the last good checkpoint is ${savedPath}` : 'no checkpoint was written yet',
+        );
+      }
+      for (let i = 0; i < n; i++) {
+        state.step += 1;
+        losses.push(r.losses[i]);
+        const correct = r.metrics.correct?.[i];
+        if (state.step % logEvery === 0 || state.step === options.maxSteps) {
+          logs.log(state.step, 'train', {
+            loss: r.losses[i],
+            ...(correct !== undefined ? { accuracy: correct / Math.max(tokensOf(feeds[i]), 1) } : {}),
+            grad_norm: r.gradNorms[i],
+            lr: feeds[i].lr[0],
+          });
+        }
+      }
+      state.tokensSeen += tokens;
+      progress.step({ steps: n, loss: r.losses[n - 1], learningRate: feeds[n - 1].lr[0], tokens });
+      if (evalEvery > 0 && state.step % evalEvery === 0) await runEval();
+      if (saveEvery > 0 && state.step % saveEvery === 0) save();
+    }
+    if (state.step >= options.maxSteps) {
+      if (evalEvery > 0 && state.step % evalEvery !== 0) await runEval();
+      if (savedStep !== state.step) save();
+    }
+  } finally {
+    progress.finish();
+    logs.close();
+    await step.release();
+    await evalProgram?.release();
+  }
+  const all = new Map(weights);
+  for (const [n, t] of store.entries()) if (all.has(n)) all.set(n, t);
+  const merged = mergeLora(all, pb.loraModules.values());
+  for (const n of [...merged.keys()]) if (n.includes('.lora_A.') || n.includes('.lora_B.')) merged.delete(n);
+  return {
+    step: state.step,
+    resumedFrom,
+    losses,
+    evals,
+    store,
+    weights: all,
+    mergedWeights: merged,
+    checkpoint: savedPath,
+  };
+}
+
+function restore(
+  checkpoint: LoadedCheckpoint,
+  store: ParameterStore,
+  fingerprint: string,
+  state: TrainerState,
+): void {
+  if (checkpoint.state.fingerprint !== fingerprint) {
+    throw new TlabError(
+      `${checkpoint.dir}: this checkpoint was made with different settings (model, data, strategy or batch); resume with the same config, or start a new run`,
+    );
+  }
+  for (const name of store.names()) {
+    const t = checkpoint.params.get(name);
+    if (!t) throw new TlabError(`${checkpoint.dir}/trainable.safetensors: parameter '${name}' is missing`);
+    store.set(name, t);
+  }
+  for (const [name, t] of checkpoint.optimizer) store.set(name, t);
+  Object.assign(state, checkpoint.state);
+}
+
+function countTokens(batch: Record<string, HostTensor>): number {
+  const m = batch.attention_mask;
+  if (!m) return 0;
+  let n = 0;
+  for (const v of m.data as BigInt64Array) n += Number(v);
+  return n;
+}
+
+/** Trained-on targets of a step (the denominator of token accuracy). */
+function tokensOf(feed: StepFeed): number {
+  let n = 0;
+  for (const b of feed.micro ?? [feed.data!]) {
+    const t = b.targets;
+    if (!t) continue;
+    for (const v of t.data as BigInt64Array) if (v !== -100n) n += 1;
+  }
+  return n;
+}
