@@ -46,6 +46,8 @@ export interface GenerateOptions {
   useCache?: boolean;
   /** Let the tokenizer add its special tokens (e.g. BOS) to text prompts; default true. */
   addSpecialTokens?: boolean;
+  /** Called after each batch with the number of prompts finished so far. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'eos';
@@ -130,6 +132,7 @@ export class Generator {
       if (settings.useCache) await this.runCached(rows, layout, settings);
       else await this.runUncached(rows, settings);
       for (const row of rows) results[row.index] = this.result(row);
+      options.onProgress?.(Math.min(start + settings.batchSize, order.length), order.length);
     }
     return results;
   }
@@ -213,8 +216,10 @@ export class Generator {
     if (row.tokens.length >= row.limit) row.finish = 'length';
   }
 
+  /** Text of generated ids; ids past the tokenizer's vocabulary (padded embedding rows) have no text. */
   private decode(ids: readonly number[]): string {
-    return this.tokenizer.decode(ids, { skipSpecialTokens: true });
+    const known = ids.filter((id) => id < this.tokenizer.vocabSize);
+    return this.tokenizer.decode(known, { skipSpecialTokens: true });
   }
 
   private result(row: Row): Generation {

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { registerBookmarkCommands } from './bookmark.ts';
 import { registerDataCommands } from './data.ts';
+import { registerGenerateCommand } from './generate.ts';
 import { registerMetricsCommands } from './metrics.ts';
+import { registerTrainCommands } from './train.ts';
 
 /** Every `tlab` sub-command; each module adds its own command (and `--help`) to the program. */
 export function registerCommands(program: Command): void {
@@ -9,4 +11,6 @@ export function registerCommands(program: Command): void {
   registerDataCommands(program);
   registerBookmarkCommands(program);
   registerMetricsCommands(program);
+  registerGenerateCommand(program);
+  registerTrainCommands(program);
 }
