@@ -3,7 +3,6 @@ import { registerBookmarkCommands } from './bookmark.ts';
 import { registerDataCommands } from './data.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerMetricsCommands } from './metrics.ts';
-import { registerTrainCommands } from './train.ts';
 
 /** Every `tlab` sub-command; each module adds its own command (and `--help`) to the program. */
 export function registerCommands(program: Command): void {
@@ -12,5 +11,4 @@ export function registerCommands(program: Command): void {
   registerBookmarkCommands(program);
   registerMetricsCommands(program);
   registerGenerateCommand(program);
-  registerTrainCommands(program);
 }
