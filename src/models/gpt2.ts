@@ -8,9 +8,9 @@ import * as T from '../engine/ops/index.ts';
 import { maybeDropout, mergeHeads, scaledDotProductAttention, splitHeads } from '../nn/attention.ts';
 import type { KvCache } from '../nn/kv-cache.ts';
 import { conv1d, embedding, layerNorm } from '../nn/layers.ts';
-import type { ParamBuilder } from '../nn/module.ts';
+import { init, type ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
-import type { DecoderLm } from './types.ts';
+import type { DecoderInputs, DecoderLm } from './types.ts';
 
 export interface Gpt2Config {
   model_type: 'gpt2';
@@ -29,8 +29,9 @@ export interface Gpt2Config {
   scale_attn_weights?: boolean;
   scale_attn_by_inverse_layer_idx?: boolean;
   tie_word_embeddings?: boolean;
-  bos_token_id?: number;
-  eos_token_id?: number;
+  bos_token_id?: number | null;
+  eos_token_id?: number | null;
+  pad_token_id?: number | null;
 }
 
 export interface Gpt2Outputs {
@@ -59,6 +60,16 @@ export function activation(name: string, where: string): (x: Value) => Value {
   return f;
 }
 
+export interface Gpt2ForwardOptions {
+  attentionMask?: Value | null;
+  inputsEmbeds?: Value | null;
+  positionIds?: Value | null;
+  /** Incremental decoding: positions come from the cache and keys/values are read from and written to it. */
+  cache?: KvCache | null;
+  /** Edits the token embeddings before position embeddings are added (VLM image splicing). */
+  editEmbeds?: ((embeds: Value) => Value) | null;
+}
+
 /**
  * Forward pass over token ids [B, T] (int64). `attentionMask` [B, T] (1 = token, 0 = padding) is combined with
  * the causal mask; `inputsEmbeds` replaces the token embedding (used by the VLM to splice image features).
@@ -67,16 +78,25 @@ export function gpt2Forward(
   pb: ParamBuilder,
   config: Gpt2Config,
   ids: Value,
-  options: {
-    attentionMask?: Value | null;
-    inputsEmbeds?: Value | null;
-    positionIds?: Value | null;
-    /** Incremental decoding: positions come from the cache and keys/values are read from and written to it. */
-    cache?: KvCache | null;
-    /** Edits the token embeddings before position embeddings are added (VLM image splicing). */
-    editEmbeds?: ((embeds: Value) => Value) | null;
-  } = {},
+  options: Gpt2ForwardOptions = {},
 ): Gpt2Outputs {
+  const { hiddenStates, lastHidden, wte } = gpt2Backbone(pb, config, ids, options);
+  // tie_word_embeddings false (rare for GPT-2) gives GPT2LMHeadModel a separate lm_head.weight [V, D].
+  const head =
+    config.tie_word_embeddings === false
+      ? pb.scope('lm_head', () => pb.param('weight', [config.vocab_size, config.n_embd], init.normal(0.02)))
+      : wte;
+  const logits = T.matmul(lastHidden, T.transpose(head, [1, 0]));
+  return { logits, hiddenStates, lastHidden };
+}
+
+/** GPT-2 without the LM head: hidden states and the token embedding table (for a tied head). */
+export function gpt2Backbone(
+  pb: ParamBuilder,
+  config: Gpt2Config,
+  ids: Value,
+  options: Gpt2ForwardOptions = {},
+): { hiddenStates: Value[]; lastHidden: Value; wte: Value } {
   const ctx = pb.ctx;
   const [b, t] = ids.shape;
   const d = config.n_embd;
@@ -116,8 +136,7 @@ export function gpt2Forward(
   }
   const last = layerNorm(pb, 'ln_f', h, d, eps);
   hidden[hidden.length - 1] = last;
-  const logits = T.matmul(last, T.transpose(wte.table, [1, 0]));
-  return { logits, hiddenStates: hidden, lastHidden: last };
+  return { hiddenStates: hidden, lastHidden: last, wte: wte.table };
 }
 
 /** One pre-LayerNorm GPT-2 block (attention and MLP with residuals), parameters under the current scope. */
@@ -156,6 +175,11 @@ export function gpt2Block(
 
 /** GPT-2 as a DecoderLm. */
 export function gpt2Model(config: Gpt2Config): DecoderLm {
+  const options = (inputs: DecoderInputs): Gpt2ForwardOptions => ({
+    attentionMask: inputs.attentionMask,
+    cache: inputs.cache,
+    editEmbeds: inputs.editEmbeds,
+  });
   return {
     modelType: 'gpt2',
     vocabSize: config.vocab_size,
@@ -165,11 +189,11 @@ export function gpt2Model(config: Gpt2Config): DecoderLm {
     numKvHeads: config.n_head,
     headDim: config.n_embd / config.n_head,
     maxPositions: config.n_positions,
-    forward: (pb, inputs) =>
-      gpt2Forward(pb, config, inputs.ids, {
-        attentionMask: inputs.attentionMask,
-        cache: inputs.cache,
-        editEmbeds: inputs.editEmbeds,
-      }),
+    tiedEmbeddings: config.tie_word_embeddings !== false,
+    forward: (pb, inputs) => gpt2Forward(pb, config, inputs.ids, options(inputs)),
+    backbone: (pb, inputs) => {
+      const { hiddenStates, lastHidden } = gpt2Backbone(pb, config, inputs.ids, options(inputs));
+      return { hiddenStates, lastHidden };
+    },
   };
 }
