@@ -3,12 +3,15 @@ import { registerBookmarkCommands } from './bookmark.ts';
 import { registerDataCommands } from './data.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerMetricsCommands } from './metrics.ts';
+import { registerQuickstartCommand } from './quickstart.ts';
+import { registerTrainCommands } from './train.ts';
 
 /** Every `tlab` sub-command; each module adds its own command (and `--help`) to the program. */
 export function registerCommands(program: Command): void {
-  void program;
   registerDataCommands(program);
   registerBookmarkCommands(program);
   registerMetricsCommands(program);
   registerGenerateCommand(program);
+  registerTrainCommands(program);
+  registerQuickstartCommand(program);
 }
