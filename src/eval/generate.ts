@@ -4,8 +4,8 @@
  *
  * The cached path left-pads a batch's prompts to a shared length P, runs one prefill program (per batch size
  * and P) and then one decode program (per batch size and cache length S) per new token. The KV cache lives on
- * the host: programs read it as inputs (no copy) and return only the new keys/values, and only the last
- * position's logits [B, V] leave the graph. Left-padded rows get their own positions (`position_ids`), so a
+ * the host: programs read it as inputs (no copy), attend over [past; new] and return only the new keys/values
+ * (no full-size cache write in the graph), and only the last position's logits [B, V] leave the graph. Left-padded rows get their own positions (`position_ids`), so a
  * prompt generates the same tokens whatever it is batched with. The uncached path (`useCache: false`) is the
  * reference: it re-runs the full forward pass over prompt + generated tokens at every step.
  */
@@ -333,6 +333,7 @@ export class Generator {
         maxLength: s,
         newTokens: t,
         rowPositions: true,
+        append: true,
       });
       const { logits } = m.forward(pb, { ids: graph.input('ids', 'int64', [b, t]), cache });
       const last = t === 1 ? logits : T.slice(logits, [1], [t - 1], [t]);

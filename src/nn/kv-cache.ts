@@ -32,6 +32,13 @@ export interface KvCacheShape {
   dtype?: DType;
   /** Per-row positions: adds the `position_ids` [B, T] input, which `positions` then is. Default false. */
   rowPositions?: boolean;
+  /**
+   * Attend over [past; new] (S + T keys) instead of writing the new keys/values into the past tensors: for a
+   * cache kept on the host (`newEntries()`), it saves the full-size write per layer and step. `cache_mask` then
+   * marks the tokens held in the past slots; the new tokens' own slots are read from it for padding. `present`
+   * outputs are still available. Default false.
+   */
+  append?: boolean;
 }
 
 export class KvCache {
@@ -39,7 +46,7 @@ export class KvCache {
   readonly positions: Value;
   /** [T] int64 cache slots the new tokens are written to. */
   readonly slots: Value;
-  /** bool [B, 1, T, S]: query t may attend to cache slot s. */
+  /** bool [B, 1, T, S]: query t may attend to cache slot s ([B, 1, T, S + T] over [past; new] with `append`). */
   readonly mask: Value;
   private readonly present = new Map<string, Value>();
   private readonly fresh = new Map<string, Value>();
@@ -57,10 +64,24 @@ export class KvCache {
       T.reshape(graph.input('cache_mask', 'int64', [batch, s]), [batch, 1, 1, s]),
       'bool',
     );
-    this.mask = T.logicalAnd(T.reshape(causal, [1, 1, t, s]), filled);
+    const pastMask = T.logicalAnd(T.reshape(causal, [1, 1, t, s]), filled);
+    if (!shape.append) {
+      this.mask = pastMask;
+      return;
+    }
+    // Past slots before the first new one (written by earlier calls), then the new tokens causally among
+    // themselves, minus padding.
+    const earlier = T.less(all, T.slice(this.slots, [0], [0], [1])); // [S]
+    const past = T.expand(T.logicalAnd(T.reshape(earlier, [1, 1, 1, s]), filled), [batch, 1, t, s]);
+    const newFilled = T.reshape(T.gather(T.reshape(filled, [batch, s]), this.slots, 1), [batch, 1, 1, t]);
+    const newCausal = T.reshape(T.causalMask(graph, t), [1, 1, t, t]);
+    this.mask = T.concat([past, T.logicalAnd(newCausal, newFilled)], -1);
   }
 
-  /** Writes this step's keys/values [B, Hkv, T, D] into layer `layer` and returns the full [B, Hkv, S, D] tensors. */
+  /**
+   * Writes this step's keys/values [B, Hkv, T, D] into layer `layer` and returns the full [B, Hkv, S, D] tensors
+   * (with `append`, [past; new] as [B, Hkv, S + T, D]).
+   */
   update(layer: number, k: Value, v: Value): { k: Value; v: Value } {
     const { batch, kvHeads, headDim, maxLength: s, newTokens: t } = this.shape;
     const dtype = this.shape.dtype ?? k.dtype;
@@ -76,7 +97,7 @@ export class KvCache {
       const full = T.add(T.mul(past, T.reshape(keep, [s, 1])), written);
       this.present.set(`present.${layer}.${name}`, full);
       this.fresh.set(`new.${layer}.${name}`, x);
-      return full;
+      return this.shape.append ? T.concat([past, x], 2) : full;
     };
     return { k: write('key', k), v: write('value', v) };
   }

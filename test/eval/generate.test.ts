@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Generator } from '../../src/eval/generate.ts';
+import { loadModelFolder } from '../../src/models/hf/model-folder.ts';
+import type { DecoderLm } from '../../src/models/types.ts';
 import { tinyModel, tokenizer } from './helpers.ts';
 
 const { model, weights } = tinyModel(1);
@@ -139,4 +141,30 @@ test('bad options are rejected with the option named', async () => {
     /maxNewTokens: expected a positive integer/,
   );
   await assert.rejects(generator.generate([[999]]), /token id 999 is outside the vocabulary/);
+});
+
+test('Llama and Qwen2 folders (GQA, RoPE with per-row positions): cached and uncached generation agree', async () => {
+  for (const name of ['llama_lm', 'qwen2_untied']) {
+    const folder = loadModelFolder(`test/fixtures/models/${name}`);
+    assert.equal(folder.kind, 'causal-lm');
+    const lm = folder.model as DecoderLm;
+    const g = new Generator(lm, folder.weights, tokenizer);
+    try {
+      // Token-id prompts of different lengths; ids past the tokenizer's vocabulary simply have no text.
+      const idPrompts = [[5, 9, 2, 14, 7], [3], [12, 4, 8, 19, 21, 6, 2, 2, 9]];
+      const options = { maxNewTokens: 12, batchSize: 3, stopTokenIds: [] };
+      const cached = await g.generate(idPrompts, options);
+      const uncached = await g.generate(idPrompts, { ...options, useCache: false });
+      const alone = await g.generate([idPrompts[1]], options);
+      assert.deepEqual(
+        cached.map((x) => x.tokenIds),
+        uncached.map((x) => x.tokenIds),
+        name,
+      );
+      assert.deepEqual(alone[0].tokenIds, cached[1].tokenIds, `${name}: batched as alone`);
+      assert.ok(new Set(cached.flatMap((x) => x.tokenIds)).size > 3, `${name}: varied output`);
+    } finally {
+      await g.release();
+    }
+  }
 });

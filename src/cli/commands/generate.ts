@@ -5,9 +5,11 @@ import { type Command, InvalidArgumentError } from 'commander';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { zodIssuesError } from '../../data/config.ts';
+import type { HostTensor } from '../../engine/tensor.ts';
 import { type GenerateOptions, Generator, type Prompt } from '../../eval/generate.ts';
-import { loadCausalLmFolder } from '../../eval/model-folder.ts';
 import { type PromptSource, readPromptFile } from '../../eval/prompt-file.ts';
+import { loadModelFolder } from '../../models/hf/model-folder.ts';
+import type { DecoderLm } from '../../models/types.ts';
 import type { TextTokenizer } from '../../tokenize/types.ts';
 import { TlabError } from '../../util/errors.ts';
 import { Progress } from '../../util/progress.ts';
@@ -130,7 +132,7 @@ async function runGenerate(
   const logPath = flags.log ?? fromConfig(config.log);
   const sources = promptSources(flags, config, fromConfig);
 
-  const loaded = loadCausalLmFolder(modelDir);
+  const loaded = loadLanguageModel(modelDir);
   const prompts = sources.map((s) => renderPrompt(s, loaded.tokenizer, settings.chat));
   const generator = new Generator(loaded.model, loaded.weights, loaded.tokenizer);
   // Per-batch progress on stderr, when there is more than one batch.
@@ -190,6 +192,21 @@ async function runGenerate(
     records.forEach((r, i) => {
       write(`--- ${i + 1} (${r.finish_reason}, ${r.completion_tokens} tokens)\n${r.completion}\n`);
     });
+}
+
+/** A causal LM (or a VLM, text only) and its tokenizer from a Hugging Face folder. */
+function loadLanguageModel(dir: string): {
+  model: DecoderLm;
+  weights: Map<string, HostTensor>;
+  tokenizer: TextTokenizer;
+} {
+  const folder = loadModelFolder(dir);
+  if (folder.kind !== 'causal-lm' && folder.kind !== 'vlm')
+    throw new TlabError(
+      `${dir}: the folder holds a ${folder.kind} (config.json architectures); generation needs a causal LM or a VLM`,
+    );
+  if (!folder.tokenizer) throw new TlabError(`${dir}: no tokenizer.json (generation needs the tokenizer)`);
+  return { model: folder.model, weights: folder.weights, tokenizer: folder.tokenizer };
 }
 
 function readConfig(path: string): GenerateConfig {
