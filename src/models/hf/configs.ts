@@ -238,8 +238,8 @@ const LLAVA_DEFAULT_VISION = {
 const llavaSchema = z.looseObject({
   ...common,
   model_type: z.literal('llava'),
-  text_config: z.unknown(),
-  vision_config: z.unknown(),
+  text_config: z.unknown().optional(),
+  vision_config: z.unknown().optional(),
   image_token_id: z.int().min(0).optional(),
   image_token_index: z.int().min(0).optional(),
   projector_hidden_act: z.string().default('gelu'),
@@ -251,7 +251,11 @@ const llavaSchema = z.looseObject({
   mm_projector_type: z.enum(PROJECTOR_TYPES).default('mlp2x_gelu'),
 });
 
-const clipSchema = z.looseObject({ ...common, model_type: z.literal('clip'), vision_config: z.unknown() });
+const clipSchema = z.looseObject({
+  ...common,
+  model_type: z.literal('clip'),
+  vision_config: z.unknown().optional(),
+});
 
 /** Formats zod issues as "file: key.path: message", the first issue on the error's first line. */
 export function configIssuesError(file: string, prefix: string, error: z.ZodError): TlabError {

@@ -134,11 +134,23 @@ export function isIgnored(rules: NameRules, key: string): boolean {
   return rules.ignore.some((r) => r.test(key));
 }
 
-/** Up to `n` names closest to `target` (Levenshtein distance), for "did you mean" lists. */
+/**
+ * Up to `n` names closest to `target`: names of the same module first (a missing `ln_f.bias` suggests
+ * `ln_f.weight`), then by edit distance.
+ */
 export function closestNames(target: string, names: Iterable<string>, n = 3): string[] {
-  const scored = [...names].map((name) => [editDistance(target, name), name] as const);
-  scored.sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));
-  return scored.slice(0, n).map(([, name]) => name);
+  const moduleOf = (s: string) => s.slice(0, s.lastIndexOf('.') + 1);
+  const module = moduleOf(target);
+  const scored = [...names].map((name) => {
+    const sameModule =
+      module !== '' &&
+      (moduleOf(name) === module ||
+        moduleOf(name).endsWith(`.${module}`) ||
+        module.endsWith(`.${moduleOf(name)}`));
+    return [sameModule ? 0 : 1, editDistance(target, name), name] as const;
+  });
+  scored.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2].localeCompare(b[2]));
+  return scored.slice(0, n).map(([, , name]) => name);
 }
 
 function editDistance(a: string, b: string): number {
