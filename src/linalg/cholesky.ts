@@ -1,6 +1,7 @@
 /** Cholesky factorisation of symmetric positive-definite matrices, triangular solves and log-determinants. */
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
+import { trailingUpdate } from './products.ts';
 
 /** Lower-triangular L with A = L Lᵀ (reads the lower triangle of A). Throws if A is not positive definite. */
 export function cholesky(a: Matrix): Matrix {
@@ -30,6 +31,63 @@ export function cholesky(a: Matrix): Matrix {
         L[ri + j] = s / L[rj + j];
       }
     }
+  }
+  return matrix(n, n, L);
+}
+
+/** Unblocked factorisation of the leading kb×kb block of row-major m×m `t` into row-major kb×kb `l`. */
+function factorBlock(t: Float64Array, m: number, kb: number, l: Float64Array, offset: number): void {
+  for (let i = 0; i < kb; i++) {
+    const ri = i * kb;
+    for (let j = 0; j <= i; j++) {
+      const rj = j * kb;
+      let s = t[i * m + j];
+      for (let k = 0; k < j; k++) s -= l[ri + k] * l[rj + k];
+      if (i === j) {
+        if (!(s > 0))
+          throw new TlabError(`cholesky: matrix is not positive definite (pivot ${offset + i} is ${s})`);
+        l[ri + i] = Math.sqrt(s);
+      } else {
+        l[ri + j] = s / l[rj + j];
+      }
+    }
+  }
+}
+
+/**
+ * Blocked right-looking Cholesky: a kb-wide panel in JS (diagonal block, then the rows below it by forward
+ * substitution), and the trailing update A22 − L21 L21ᵀ, which holds almost all the flops, through onnxruntime's
+ * Gemm when it is large (products.ts `trailingUpdate`). Same result as `cholesky` up to rounding.
+ */
+export async function choleskyBlocked(a: Matrix, block = 64): Promise<Matrix> {
+  if (a.rows !== a.cols) throw new TlabError(`cholesky: matrix must be square, got [${a.rows}, ${a.cols}]`);
+  const n = a.rows;
+  const L = new Float64Array(n * n);
+  let t = a.data; // the current trailing matrix, m×m; never written (updates return new arrays)
+  let m = n;
+  let k0 = 0;
+  const l11 = new Float64Array(block * block);
+  while (m > 0) {
+    const kb = Math.min(block, m);
+    factorBlock(t, m, kb, l11, k0);
+    for (let i = 0; i < kb; i++) for (let j = 0; j <= i; j++) L[(k0 + i) * n + k0 + j] = l11[i * kb + j];
+    if (m === kb) break;
+    const p = m - kb;
+    const l21 = new Float64Array(p * kb);
+    for (let r = 0; r < p; r++) {
+      const tr = (kb + r) * m;
+      const xr = r * kb;
+      for (let j = 0; j < kb; j++) {
+        const rj = j * kb;
+        let s = t[tr + j];
+        for (let q = 0; q < j; q++) s -= l21[xr + q] * l11[rj + q];
+        l21[xr + j] = s / l11[rj + j];
+      }
+      L.set(l21.subarray(xr, xr + kb), (k0 + kb + r) * n + k0);
+    }
+    t = await trailingUpdate(t, m, kb, l21, l21, kb);
+    m = p;
+    k0 += kb;
   }
   return matrix(n, n, L);
 }

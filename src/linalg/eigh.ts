@@ -7,131 +7,7 @@
  */
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
-
-export interface Tridiagonal {
-  readonly n: number;
-  /** Diagonal of T. */
-  readonly d: Float64Array;
-  /** e[i] = T[i+1][i]; e[n-1] = 0. */
-  readonly e: Float64Array;
-  /** Householder vectors below the subdiagonal (row-major n×n, column k holds v_k for rows >= k+2). */
-  readonly v: Float64Array;
-  readonly tau: Float64Array;
-}
-
-function checkSquare(a: Matrix, what: string): void {
-  if (a.rows !== a.cols) throw new TlabError(`${what}: matrix must be square, got [${a.rows}, ${a.cols}]`);
-}
-
-/** A = Q T Qᵀ with Q = H_0 H_1 ... H_{n-3}; uses the lower triangle of `a` only. */
-export function tridiagonalize(a: Matrix): Tridiagonal {
-  checkSquare(a, 'tridiagonalize');
-  const n = a.rows;
-  const A = a.data.slice();
-  const d = new Float64Array(n);
-  const e = new Float64Array(n);
-  const tau = new Float64Array(n);
-  const v = new Float64Array(n);
-  const p = new Float64Array(n);
-  for (let k = 0; k < n - 2; k++) {
-    const s = k + 1;
-    d[k] = A[k * n + k];
-    const alpha = A[s * n + k];
-    let sig = 0;
-    for (let i = k + 2; i < n; i++) {
-      const x = A[i * n + k];
-      sig += x * x;
-    }
-    if (sig === 0) {
-      e[k] = alpha;
-      tau[k] = 0;
-      for (let i = k + 2; i < n; i++) A[i * n + k] = 0;
-      continue;
-    }
-    const norm = Math.sqrt(alpha * alpha + sig);
-    const beta = alpha <= 0 ? norm : -norm;
-    const t = (beta - alpha) / beta;
-    const inv = 1 / (alpha - beta);
-    v[s] = 1;
-    for (let i = k + 2; i < n; i++) v[i] = A[i * n + k] * inv;
-    e[k] = beta;
-    tau[k] = t;
-    // p = t · A22 v over the lower triangle (each off-diagonal element serves both rows).
-    for (let i = s; i < n; i++) p[i] = 0;
-    for (let i = s; i < n; i++) {
-      const row = i * n;
-      const vi = v[i];
-      let acc = A[row + i] * vi;
-      for (let j = s; j < i; j++) {
-        const x = A[row + j];
-        acc += x * v[j];
-        p[j] += x * vi;
-      }
-      p[i] += acc;
-    }
-    let pv = 0;
-    for (let i = s; i < n; i++) {
-      p[i] *= t;
-      pv += p[i] * v[i];
-    }
-    const h = 0.5 * t * pv;
-    for (let i = s; i < n; i++) p[i] -= h * v[i];
-    // A22 -= v wᵀ + w vᵀ (lower triangle)
-    for (let i = s; i < n; i++) {
-      const row = i * n;
-      const vi = v[i];
-      const wi = p[i];
-      for (let j = s; j <= i; j++) A[row + j] -= vi * p[j] + wi * v[j];
-    }
-    for (let i = k + 2; i < n; i++) A[i * n + k] = v[i];
-  }
-  if (n >= 2) {
-    d[n - 2] = A[(n - 2) * n + n - 2];
-    e[n - 2] = A[(n - 1) * n + n - 2];
-  }
-  if (n >= 1) d[n - 1] = A[n * n - 1];
-  return { n, d, e, v: A, tau };
-}
-
-/** Applies one reflector H_k = I - τ v vᵀ (v over rows k+1..n-1) to the n×m row-major block y. */
-function applyReflector(tri: Tridiagonal, k: number, y: Float64Array, m: number, w: Float64Array): void {
-  const { n, v, tau } = tri;
-  const t = tau[k];
-  if (t === 0) return;
-  const s = k + 1;
-  w.fill(0, 0, m);
-  for (let c = 0; c < m; c++) w[c] = y[s * m + c];
-  for (let i = k + 2; i < n; i++) {
-    const vi = v[i * n + k];
-    if (vi === 0) continue;
-    const r = i * m;
-    for (let c = 0; c < m; c++) w[c] += vi * y[r + c];
-  }
-  for (let c = 0; c < m; c++) w[c] *= t;
-  for (let c = 0; c < m; c++) y[s * m + c] -= w[c];
-  for (let i = k + 2; i < n; i++) {
-    const vi = v[i * n + k];
-    if (vi === 0) continue;
-    const r = i * m;
-    for (let c = 0; c < m; c++) y[r + c] -= vi * w[c];
-  }
-}
-
-/** Qᵀ B for B (n×m); returns a new matrix. */
-export function applyQt(tri: Tridiagonal, b: Matrix): Matrix {
-  const y = b.data.slice();
-  const w = new Float64Array(b.cols);
-  for (let k = 0; k < tri.n - 2; k++) applyReflector(tri, k, y, b.cols, w);
-  return matrix(b.rows, b.cols, y);
-}
-
-/** Q B for B (n×m); returns a new matrix. */
-export function applyQ(tri: Tridiagonal, b: Matrix): Matrix {
-  const y = b.data.slice();
-  const w = new Float64Array(b.cols);
-  for (let k = tri.n - 3; k >= 0; k--) applyReflector(tri, k, y, b.cols, w);
-  return matrix(b.rows, b.cols, y);
-}
+import { applyQ, applyQt, checkSquare, tridiagonalizeBlocked } from './tridiagonal.ts';
 
 /** Rotations recorded by the QL iteration, in the order they were applied. */
 export interface Rotations {
@@ -158,6 +34,12 @@ function pushRotation(r: Rotations, i: number, c: number, s: number): void {
   r.c[r.count] = c;
   r.s[r.count] = s;
   r.count++;
+}
+
+/** √(a² + b²): Math.hypot is several times slower in V8, so it is kept for magnitudes where a² could overflow. */
+function hypot(a: number, b: number): number {
+  const x = Math.max(Math.abs(a), Math.abs(b));
+  return x < 1e150 && x > 1e-150 ? Math.sqrt(a * a + b * b) : Math.hypot(a, b);
 }
 
 /**
@@ -192,7 +74,7 @@ export function tridiagonalQL(
           throw new TlabError('eigh: QL iteration did not converge (matrix contains NaN or Inf?)');
         let g = d[l];
         let p = (d[l + 1] - g) / (2 * e[l]);
-        let r = Math.hypot(p, 1);
+        let r = hypot(p, 1);
         if (p < 0) r = -r;
         d[l] = e[l] / (p + r);
         d[l + 1] = e[l] * (p + r);
@@ -213,7 +95,7 @@ export function tridiagonalQL(
           s2 = s;
           g = c * e[i];
           h = c * p;
-          r = Math.hypot(p, e[i]);
+          r = hypot(p, e[i]);
           e[i + 1] = s * r;
           s = e[i] / r;
           c = p / r;
@@ -254,8 +136,9 @@ function permuteRows(y: Float64Array, m: number, order: Int32Array): Float64Arra
 }
 
 /** Eigenvalues of a symmetric matrix, ascending. */
-export function eigvalsh(a: Matrix): Float64Array {
-  const tri = tridiagonalize(a);
+export async function eigvalsh(a: Matrix): Promise<Float64Array> {
+  checkSquare(a, 'eigvalsh');
+  const tri = await tridiagonalizeBlocked(a);
   const d = tri.d.slice();
   tridiagonalQL(d, tri.e);
   return d.sort();
@@ -269,10 +152,10 @@ export interface EigenProjection {
 }
 
 /** Eigenvalues of symmetric A and the projections Vᵀ B of B's columns onto the eigenvectors. */
-export function eighProject(a: Matrix, b: Matrix): EigenProjection {
+export async function eighProject(a: Matrix, b: Matrix): Promise<EigenProjection> {
   checkSquare(a, 'eighProject');
   if (b.rows !== a.rows) throw new TlabError(`eighProject: B has ${b.rows} rows, A is ${a.rows}×${a.rows}`);
-  const tri = tridiagonalize(a);
+  const tri = await tridiagonalizeBlocked(a);
   const y = applyQt(tri, b).data;
   const d = tri.d.slice();
   tridiagonalQL(d, tri.e, y, b.cols);
@@ -289,11 +172,11 @@ export interface Eigen {
 }
 
 /** Full symmetric eigendecomposition A = V diag(values) Vᵀ (O(n³); prefer eighProject/eighTop when possible). */
-export function eigh(a: Matrix): Eigen {
+export async function eigh(a: Matrix): Promise<Eigen> {
   const n = a.rows;
   const eye = matrix(n, n);
   for (let i = 0; i < n; i++) eye.data[i * n + i] = 1;
-  const { values, projections } = eighProject(a, eye);
+  const { values, projections } = await eighProject(a, eye);
   // projections = Vᵀ; transpose to columns.
   const v = matrix(n, n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) v.data[j * n + i] = projections.data[i * n + j];
@@ -301,7 +184,7 @@ export function eigh(a: Matrix): Eigen {
 }
 
 /** The k largest eigenpairs, values descending, vectors as the k columns of an n×k matrix. */
-export function eighTop(a: Matrix, k: number): Eigen {
+export function eighTop(a: Matrix, k: number): Promise<Eigen> {
   return eighTopBy(a, () => k);
 }
 
@@ -309,10 +192,10 @@ export function eighTop(a: Matrix, k: number): Eigen {
  * The largest eigenpairs, where `choose` sees all eigenvalues (descending) and returns how many to keep
  * (PCA by explained-variance fraction needs the whole spectrum before it knows k).
  */
-export function eighTopBy(a: Matrix, choose: (descending: Float64Array) => number): Eigen {
+export async function eighTopBy(a: Matrix, choose: (descending: Float64Array) => number): Promise<Eigen> {
   checkSquare(a, 'eighTop');
   const n = a.rows;
-  const tri = tridiagonalize(a);
+  const tri = await tridiagonalizeBlocked(a);
   const d = tri.d.slice();
   const rot: Rotations = {
     count: 0,

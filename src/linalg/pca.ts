@@ -59,7 +59,7 @@ export async function pca(x: Matrix, size: PcaSize): Promise<PcaResult> {
   let explained: Float64Array;
   if (n > dim) {
     const g = await gram(xc);
-    const eig = eighTopBy(g, (desc) => {
+    const eig = await eighTopBy(g, (desc) => {
       for (let i = 0; i < desc.length; i++) totalVariance += Math.max(desc[i], 0) / denom;
       return chooseK(size, desc, maxK);
     });
@@ -68,7 +68,7 @@ export async function pca(x: Matrix, size: PcaSize): Promise<PcaResult> {
     scores = await matmul(xc, components);
   } else {
     const k0 = await outerGram(xc);
-    const eig = eighTopBy(k0, (desc) => {
+    const eig = await eighTopBy(k0, (desc) => {
       for (let i = 0; i < desc.length; i++) totalVariance += Math.max(desc[i], 0) / denom;
       return chooseK(size, desc, maxK);
     });

@@ -1,57 +1,75 @@
 /**
  * H-score (Bao et al., ICIP 2019) and shrinkage H-score (Ibrahim et al., 2022); spec §5. Both are
- * tr(pinv(Σ) Cov(G)) where Cov(G) = Σ_c (n_c/(N−1)) m_c m_cᵀ has rank < C, so the trace is
- * Σ_c Σ_i (v_iᵀ m_c)² / λ_i: one eigendecomposition of the feature covariance (or of the N×N Gram when
- * N <= D) and the projections of the C centred class means.
+ * tr(pinv(Σ) Cov(G)) where Cov(G) = Σ_c (n_c/(N−1)) m_c m_cᵀ = M Mᵀ has rank < C, so the trace is
+ * Σ_c m_cᵀ pinv(Σ) m_c. When N > D and Σ is well-conditioned (pinv = inverse) that is ‖L⁻¹M‖² with Σ = L Lᵀ:
+ * one Cholesky factorisation and C triangular solves. Otherwise (N <= D, singular or ill-conditioned Σ, or
+ * `method: 'eigen'`) it is Σ_c Σ_i (v_iᵀ m_c)² / λ_i over the eigenvalues pinv keeps: one eigendecomposition of
+ * the feature covariance (or of the N×N Gram when N <= D) and the projections of the C centred class means.
  */
+import { choleskyBlocked, solveLower, solveUpperT } from '../linalg/cholesky.ts';
 import { eighProject } from '../linalg/eigh.ts';
 import { centerColumns, type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, matmul, outerGram } from '../linalg/products.ts';
+import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, classSums, prepare } from './input.ts';
 
 export interface HScoreOptions extends CommonOptions {
   /** pinv cut-off relative to the largest eigenvalue (numpy's rcond). Default 1e-15 as the reference. */
   rcond?: number;
+  /** 'eigen' always takes the eigendecomposition; 'auto' (default) solves by Cholesky when that is exact. */
+  method?: 'auto' | 'eigen';
 }
 
-interface Spectrum {
-  /** Eigenvalues of XcᵀXc (the nonzero ones when computed from the N×N side). */
-  values: Float64Array;
-  /** (v_iᵀ m_c)² summed over classes with weight n_c/(N−1), per eigenvalue. */
-  weightedSq: Float64Array;
-  /** ‖XcᵀXc‖_F². */
+interface Parts {
+  xc: Matrix;
+  /** Centred class means scaled by sqrt(n_c/(N−1)), D×C: Cov(E[F|y]) = M Mᵀ. */
+  m: Matrix;
+  /** XcᵀXc (D×D) when N > D, else XcXcᵀ (N×N). */
+  g: Matrix;
+  /** ‖XcᵀXc‖_F² (equal on both sides). */
   frob2: number;
   trace: number;
-  xc: Matrix;
 }
 
-async function spectrum(features: Matrix, y: Int32Array, counts: Int32Array): Promise<Spectrum> {
+async function parts(features: Matrix, y: Int32Array, counts: Int32Array): Promise<Parts> {
   const xc = centerColumns(features);
   const n = xc.rows;
   const d = xc.cols;
   const c = counts.length;
-  // class means of the centred features, scaled by sqrt(n_c/(N−1))
   const sums = classSums(xc, y, c);
   const m = matrix(d, c);
   for (let k = 0; k < c; k++) {
     const w = Math.sqrt(counts[k] / (n - 1)) / counts[k];
     for (let j = 0; j < d; j++) m.data[j * c + k] = sums[k * d + j] * w;
   }
+  const g = n > d ? await gram(xc) : await outerGram(xc);
+  let frob2 = 0;
+  for (let i = 0; i < g.data.length; i++) frob2 += g.data[i] ** 2;
+  let trace = 0;
+  for (let i = 0; i < g.rows; i++) trace += g.data[i * g.rows + i];
+  return { xc, m, g, frob2, trace };
+}
+
+interface Spectrum {
+  /** Eigenvalues of XcᵀXc (the nonzero ones when computed from the N×N side). */
+  values: Float64Array;
+  /** (v_iᵀ m_c)² summed over classes, per eigenvalue. */
+  weightedSq: Float64Array;
+}
+
+async function spectrum(p: Parts): Promise<Spectrum> {
+  const { xc, m, g } = p;
+  const c = m.cols;
   let values: Float64Array;
   let proj: Float64Array;
-  let frob2 = 0;
-  if (n > d) {
-    const g = await gram(xc);
-    for (let i = 0; i < g.data.length; i++) frob2 += g.data[i] ** 2;
-    const r = eighProject(g, m);
+  if (xc.rows > xc.cols) {
+    const r = await eighProject(g, m);
     values = r.values;
     proj = r.projections.data;
   } else {
     // v_i = Xcᵀ u_i / sqrt(λ_i): project Xc m onto u_i, divide by sqrt(λ_i)
-    const k = await outerGram(xc);
-    for (let i = 0; i < k.data.length; i++) frob2 += k.data[i] ** 2;
     const xm = await matmul(xc, m);
-    const r = eighProject(k, xm);
+    const r = await eighProject(g, xm);
     values = r.values;
     proj = r.projections.data.slice();
     for (let i = 0; i < values.length; i++) {
@@ -65,9 +83,60 @@ async function spectrum(features: Matrix, y: Int32Array, counts: Int32Array): Pr
     for (let q = 0; q < c; q++) s += proj[i * c + q] ** 2;
     weightedSq[i] = s;
   }
+  return { values, weightedSq };
+}
+
+/**
+ * Σ_c m_cᵀ A⁻¹ m_c = ‖L⁻¹ M‖_F² for A = scale·G + shift·I, by Cholesky. This equals the pinv trace when pinv
+ * cuts no eigenvalue, so it returns null (the caller then takes the eigendecomposition) when A is not positive
+ * definite or when inverse iteration puts λmin(A) within `minRatio`·tr(A) of zero — far above pinv's cut-off,
+ * and where a solve would also lose more than ~1e-9 of relative accuracy.
+ */
+async function traceBySolve(
+  g: Matrix,
+  scale: number,
+  shift: number,
+  m: Matrix,
+  minRatio: number,
+): Promise<number | null> {
+  const d = g.rows;
+  const a = matrix(d, d);
   let trace = 0;
-  for (let i = 0; i < values.length; i++) trace += values[i];
-  return { values, weightedSq, frob2, trace, xc };
+  for (let i = 0; i < d * d; i++) a.data[i] = scale * g.data[i];
+  for (let i = 0; i < d; i++) {
+    a.data[i * d + i] += shift;
+    trace += a.data[i * d + i];
+  }
+  let l: Matrix;
+  try {
+    l = await choleskyBlocked(a);
+  } catch (error) {
+    if (error instanceof TlabError) return null;
+    throw error;
+  }
+  let x = matrix(d, 1);
+  for (let i = 0; i < d; i++) x.data[i] = 1 + 0.5 * Math.sin(1.7 * i + 0.3); // fixed start: reproducible
+  let lambdaMin = Infinity;
+  for (let it = 0; it < 4; it++) {
+    let norm = 0;
+    for (let i = 0; i < d; i++) norm += x.data[i] ** 2;
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < d; i++) x.data[i] /= norm;
+    x = solveUpperT(l, solveLower(l, x));
+    let ny = 0;
+    for (let i = 0; i < d; i++) ny += x.data[i] ** 2;
+    lambdaMin = 1 / Math.sqrt(ny); // ≥ λmin, converging to it
+  }
+  if (!(lambdaMin > minRatio * trace)) return null;
+  const z = solveLower(l, m);
+  let s = 0;
+  for (let i = 0; i < z.data.length; i++) s += z.data[i] ** 2;
+  return s;
+}
+
+/** The solve path stands in for pinv only far from its cut-off: λmin above this fraction of the trace. */
+function solveRatio(options: HScoreOptions): number {
+  return Math.max(1e-9, 1e3 * (options.rcond ?? 1e-15));
 }
 
 /** Σ_i w_i / e_i over eigenvalues e_i that survive pinv's relative cut-off. */
@@ -89,15 +158,23 @@ function rcondFor(features: Matrix, options: HScoreOptions): number {
   return features.rows <= features.cols ? Math.max(r, features.rows * 2 ** -52) : r;
 }
 
-/** H-score = tr(pinv(Cov F) Cov(E[F|y])), both with divisor N−1; in [0, min(D, C−1)]. */
+/**
+ * H-score = tr(pinv(Cov F) Cov(E[F|y])), both with divisor N−1; in [0, min(D, C−1)]. With N > D and a
+ * well-conditioned covariance this is C solves against a Cholesky factor; otherwise the eigendecomposition.
+ */
 export async function hScore(
   features: Matrix,
   labels: ArrayLike<number>,
   options: HScoreOptions = {},
 ): Promise<number> {
   const { labels: enc } = prepare(features, labels, options);
-  const sp = await spectrum(features, enc.y, enc.counts);
+  const p = await parts(features, enc.y, enc.counts);
   const n = features.rows;
+  if (n > features.cols && options.method !== 'eigen') {
+    const s = await traceBySolve(p.g, 1 / (n - 1), 0, p.m, solveRatio(options));
+    if (s !== null) return s;
+  }
+  const sp = await spectrum(p);
   const cov = sp.values.map((v) => v / (n - 1));
   return pinvTrace(cov, sp.weightedSq, rcondFor(features, options));
 }
@@ -140,11 +217,17 @@ export async function shrinkageHScoreDetails(
   options: HScoreOptions = {},
 ): Promise<ShrinkageHScoreResult> {
   const { labels: enc } = prepare(features, labels, options);
-  const sp = await spectrum(features, enc.y, enc.counts);
+  const p = await parts(features, enc.y, enc.counts);
   const n = features.rows;
   const d = features.cols;
-  const alpha = ledoitWolfShrinkage(n, d, sp.frob2, sp.trace, sp.xc);
-  const mu = sp.trace / n / d;
+  const alpha = ledoitWolfShrinkage(n, d, p.frob2, p.trace, p.xc);
+  const mu = p.trace / n / d;
+  if (n > d && options.method !== 'eigen') {
+    // Σ_α = (1−α) G/N + α μ I is positive definite whenever α > 0
+    const s = await traceBySolve(p.g, (1 - alpha) / n, alpha * mu, p.m, solveRatio(options));
+    if (s !== null) return { score: (1 - alpha) * s, shrinkage: alpha };
+  }
+  const sp = await spectrum(p);
   const shrunk = sp.values.map((v) => (1 - alpha) * (v / n) + alpha * mu);
   // eigenvalues of Σ_α outside the span of the data are α·μ; the class means have no component there
   const allEig = shrunk.length < d ? Float64Array.of(...shrunk, alpha * mu) : shrunk;

@@ -162,13 +162,13 @@ async function fromSpectrum(
   let qAll: Float64Array; // eigen-index-major, kCols per row
   if (n > d) {
     const g = await gram(f);
-    const { values, projections } = eighProject(g, fty);
+    const { values, projections } = await eighProject(g, fty);
     sigmaAll = values.map(Math.abs);
     qAll = projections.data.map((x) => x * x);
   } else {
     const kmat = await outerGram(f);
     const target = y ?? matrix(n, kCols);
-    const { values, projections } = eighProject(kmat, target);
+    const { values, projections } = await eighProject(kmat, target);
     sigmaAll = values.map(Math.abs);
     qAll = new Float64Array(projections.data.length);
     for (let i = 0; i < n; i++)

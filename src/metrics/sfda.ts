@@ -2,9 +2,9 @@
  * SFDA, Self-challenging Fisher Discriminant Analysis (Shao et al., ECCV 2022; spec §10.1). The reference's
  * generalized eigenproblem reduces exactly to coef_c = Sw_λ⁻¹ μ_c, so each fit is one Cholesky solve.
  */
-import { cholesky, solveLower, solveUpperT } from '../linalg/cholesky.ts';
+import { choleskyBlocked, solveLower, solveUpperT } from '../linalg/cholesky.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
-import { gram } from '../linalg/products.ts';
+import { gram, matmul } from '../linalg/products.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
@@ -46,7 +46,9 @@ async function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: numb
       return out;
     };
     const normalize = (v: Float64Array) => {
-      const nv = Math.hypot(...v);
+      let ss = 0;
+      for (let a = 0; a < d; a++) ss += v[a] * v[a];
+      const nv = Math.sqrt(ss);
       return v.map((t) => t / nv);
     };
     let v = new Float64Array(d);
@@ -72,7 +74,7 @@ async function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: numb
   for (let a = 0; a < d; a++) shrunk.data[a * d + a] += (lambda * trace) / d;
   const mt = matrix(d, c);
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) mt.data[j * c + k] = means[k * d + j];
-  const l = cholesky(shrunk);
+  const l = await choleskyBlocked(shrunk);
   const coef = solveUpperT(l, solveLower(l, mt)); // d×c, column k = Sw_λ⁻¹ μ_k
   const bias = new Float64Array(c);
   for (let k = 0; k < c; k++) {
@@ -80,12 +82,11 @@ async function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: numb
     for (let j = 0; j < d; j++) s += means[k * d + j] * coef.data[j * c + k];
     bias[k] = -0.5 * s + Math.log(counts[k] / n);
   }
-  const probs = new Float64Array(n * c);
+  const probs = (await matmul(x, coef)).data; // N×C logits without the bias
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
     for (let k = 0; k < c; k++) {
-      let s = bias[k];
-      for (let j = 0; j < d; j++) s += x.data[i * d + j] * coef.data[j * c + k];
+      const s = probs[i * c + k] + bias[k];
       probs[i * c + k] = s;
       max = Math.max(max, s);
     }

@@ -4,7 +4,7 @@
  * Each log-determinant uses the smaller Gram matrix (Sylvester: det(I + ZᵀZ/c) = det(I + ZZᵀ/c)) and a Cholesky
  * factorisation.
  */
-import { cholesky, logdetCholesky } from '../linalg/cholesky.ts';
+import { choleskyBlocked, logdetCholesky } from '../linalg/cholesky.ts';
 import { centerColumns, type Matrix, selectRows } from '../linalg/matrix.ts';
 import { gram, outerGram } from '../linalg/products.ts';
 import { type CommonOptions, prepare } from './input.ts';
@@ -22,7 +22,7 @@ export async function codingRate(z: Matrix, eps = 1e-4): Promise<number> {
   const a = g.data;
   for (let i = 0; i < a.length; i++) a[i] *= scale;
   for (let i = 0; i < m; i++) a[i * m + i] += 1;
-  return 0.5 * logdetCholesky(cholesky(g));
+  return 0.5 * logdetCholesky(await choleskyBlocked(g));
 }
 
 export interface TransRateResult {

@@ -23,11 +23,11 @@ function map(f: Matrix, fn: (v: number, i: number, j: number) => number): Matrix
 }
 
 /** An orthogonal matrix: eigenvectors of a symmetric one (spec §15.3 only needs some rotation Q). */
-function orthogonal(n: number): Matrix {
+async function orthogonal(n: number): Promise<Matrix> {
   const m = matrix(n, n);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) m.data[i * n + j] = Math.sin(0.3 * (i + j) + 0.7 * i * j + 0.1);
-  return eigh(m).vectors;
+  return (await eigh(m)).vectors;
 }
 
 function rotate(f: Matrix, q: Matrix): Matrix {
@@ -56,7 +56,7 @@ test('invariance (spec §15.3): row permutation and class relabelling leave ever
 });
 
 test('invariance (spec §15.3): rotation, shift and scaling where the spec says so', async () => {
-  const Q = orthogonal(8);
+  const Q = await orthogonal(8);
   const R = rotate(C, Q);
   const shifted = map(C, (v) => v + 5);
   const scaled = map(C, (v) => v * 10);
