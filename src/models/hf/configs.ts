@@ -24,7 +24,6 @@ export interface CommonConfigFields {
   label2id?: Record<string, number>;
   num_labels?: number;
   pad_token_id?: number | null;
-  [key: string]: unknown;
 }
 
 /** A `clip` config (CLIPModel / CLIPForImageClassification): only its vision half is built here. */
