@@ -43,13 +43,11 @@ export function scaledDotProductAttention(
   const vv = repeatKv(v, heads);
   const scale = options.scale ?? 1 / Math.sqrt(q.shape[3]);
   let scores = T.mul(T.matmul(q, T.transposeLast2(kk)), scale);
-  // The dtype's lowest finite value, as Hugging Face masks: exp() of it is exactly 0 after the max shift.
-  if (options.mask)
-    scores = T.where(
-      options.mask,
-      scores,
-      q.dtype === 'float64' ? -1.7976931348623157e308 : -3.4028234663852886e38,
-    );
+  // Masked scores get the dtype's lowest finite value, as in Hugging Face, so exp() of them is exactly 0 after
+  // the max shift. Added as a bias computed on the (small) mask rather than selected with Where over the full
+  // [B, H, T, S] scores: a broadcast Add is several times faster on CPU, forward and backward.
+  if (options.mask) scores = T.add(scores, maskBias(options.mask, q.dtype));
+
   let probs = T.softmax(scores, -1);
   const ctx = options.ctx;
   if (ctx?.training && ctx.dropoutKey && (options.dropout ?? 0) > 0)
@@ -92,4 +90,10 @@ export function applyRotary(x: Value, cos: Value, sin: Value): Value {
   const [x1, x2] = T.split(x, [d / 2, d / 2], -1);
   const rotated = T.concat([T.neg(x2), x1], -1);
   return T.add(T.mul(x, cos), T.mul(rotated, sin));
+}
+
+/** 0 where attending is allowed, the dtype's lowest finite value elsewhere. */
+export function maskBias(mask: Value, dtype: Value['dtype']): Value {
+  const low = dtype === 'float64' ? -1.7976931348623157e308 : -3.4028234663852886e38;
+  return T.where(mask, T.constant(mask.graph, dtype, [], [0]), T.constant(mask.graph, dtype, [], [low]));
 }
