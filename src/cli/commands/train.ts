@@ -35,7 +35,7 @@ export function registerTrainCommands(program: Command): void {
     program
       .command(mode)
       .description(describe(mode))
-      .argument('<config>', 'training YAML (see docs/training.md)')
+      .argument('<config>', 'training YAML (see README, "Training")')
       .option('-o, --out <dir>', 'experiment folder (overrides `out`)')
       .option('--name <name>', 'run name (overrides `name`)')
       .option('--max-steps <n>', 'optimizer steps (overrides training.max_steps)', positiveInt)
