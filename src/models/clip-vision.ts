@@ -9,8 +9,8 @@ import { mergeHeads, scaledDotProductAttention, splitHeads } from '../nn/attenti
 import { layerNorm, linear } from '../nn/layers.ts';
 import { init, type ParamBuilder } from '../nn/module.ts';
 import { activation } from './gpt2.ts';
-import { checkGeometry, checkPixels, type PatchGeometry, patchEmbedding } from './patch-embedding.ts';
 import type { VisionEncoder, VisionOutputs } from './types.ts';
+import { checkPixels, geometryOf, patchEmbedding, visionEncoder } from './vision-common.ts';
 
 export interface ClipVisionConfig {
   model_type: 'clip_vision_model';
@@ -28,17 +28,8 @@ export interface ClipVisionConfig {
   projection_dim?: number;
 }
 
-function geometry(config: ClipVisionConfig): PatchGeometry {
-  return {
-    imageSize: config.image_size,
-    patchSize: config.patch_size,
-    numChannels: config.num_channels ?? 3,
-    hidden: config.hidden_size,
-  };
-}
-
 export function clipVisionForward(pb: ParamBuilder, config: ClipVisionConfig, pixels: Value): VisionOutputs {
-  const g = geometry(config);
+  const g = geometryOf(config);
   const d = g.hidden;
   const eps = config.layer_norm_eps ?? 1e-5;
   const std = config.initializer_range ?? 0.02;
@@ -90,17 +81,5 @@ export function clipVisionForward(pb: ParamBuilder, config: ClipVisionConfig, pi
 }
 
 export function clipVisionModel(config: ClipVisionConfig): VisionEncoder {
-  const g = geometry(config);
-  checkGeometry('clip_vision_model config', g, config.num_attention_heads);
-  return {
-    modelType: 'clip_vision_model',
-    hiddenSize: g.hidden,
-    numLayers: config.num_hidden_layers,
-    numHeads: config.num_attention_heads,
-    imageSize: g.imageSize,
-    patchSize: g.patchSize,
-    numChannels: g.numChannels,
-    numPatches: (g.imageSize / g.patchSize) ** 2,
-    forward: (pb, pixels) => clipVisionForward(pb, config, pixels),
-  };
+  return visionEncoder('clip_vision_model', config, (pb, pixels) => clipVisionForward(pb, config, pixels));
 }

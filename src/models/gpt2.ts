@@ -10,6 +10,7 @@ import type { KvCache } from '../nn/kv-cache.ts';
 import { conv1d, embedding, layerNorm } from '../nn/layers.ts';
 import { init, type ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
+import { decoderMask } from './decoder-mask.ts';
 import type { DecoderInputs, DecoderLm } from './types.ts';
 
 export interface Gpt2Config {
@@ -98,7 +99,7 @@ export function gpt2Backbone(
   options: Gpt2ForwardOptions = {},
 ): { hiddenStates: Value[]; lastHidden: Value; wte: Value } {
   const ctx = pb.ctx;
-  const [b, t] = ids.shape;
+  const t = ids.shape[1];
   const d = config.n_embd;
   const eps = config.layer_norm_epsilon ?? 1e-5;
   const std = config.initializer_range ?? 0.02;
@@ -124,11 +125,7 @@ export function gpt2Backbone(
   let h = T.add(options.editEmbeds ? options.editEmbeds(tokens) : tokens, wpe.out);
   h = maybeDropout(h, config.embd_pdrop ?? 0, ctx);
 
-  let mask: Value = cache ? cache.mask : T.causalMask(ids.graph, t);
-  if (options.attentionMask && !cache) {
-    const pad = T.cast(T.reshape(options.attentionMask, [b, 1, 1, t]), 'bool');
-    mask = T.logicalAnd(mask, pad);
-  }
+  const mask = decoderMask(ids, options.attentionMask, cache);
   const hidden: Value[] = [h];
   for (let i = 0; i < config.n_layer; i++) {
     h = pb.scope(`h.${i}`, () => gpt2Block(pb, config, h, mask, i, cache));

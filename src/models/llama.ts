@@ -12,6 +12,7 @@ import type { KvCache } from '../nn/kv-cache.ts';
 import { embedding, linear, rmsNorm } from '../nn/layers.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
+import { decoderMask } from './decoder-mask.ts';
 import { activation } from './gpt2.ts';
 import {
   type RopeConfigFields,
@@ -111,7 +112,7 @@ export function llamaBackbone(
 ): DecoderBackboneOutputs & { embedTable: Value } {
   const dims = llamaDims(config);
   const { ids } = inputs;
-  const [b, t] = ids.shape;
+  const t = ids.shape[1];
   const cache = inputs.cache ?? null;
   const longest = cache ? cache.shape.maxLength : t;
   if (longest > config.max_position_embeddings && dims.rope.type !== 'dynamic')
@@ -137,11 +138,7 @@ export function llamaBackbone(
       t,
       cache ? { positions: cache.positions, maxLength: cache.shape.maxLength } : null,
     );
-    let mask: Value = cache ? cache.mask : T.causalMask(ids.graph, t);
-    if (inputs.attentionMask && !cache) {
-      const pad = T.cast(T.reshape(inputs.attentionMask, [b, 1, 1, t]), 'bool');
-      mask = T.logicalAnd(mask, pad);
-    }
+    const mask = decoderMask(ids, inputs.attentionMask, cache);
     const hidden: Value[] = [h];
     for (let i = 0; i < dims.layers; i++) {
       h = pb.scope(`layers.${i}`, () =>

@@ -1,12 +1,24 @@
 /**
- * The patch embedding of ViT and CLIP (a Conv2d with kernel = stride = patch size) written as reshape →
- * transpose → matmul, so it is differentiable with standard ops and runs in float64 for gradient checks. The
- * weight keeps Hugging Face's Conv2d shape [D, C, P, P].
+ * What ViT and CLIP share: the config's image geometry, the patch embedding (a Conv2d with kernel = stride =
+ * patch size, written as reshape → transpose → matmul so it is differentiable with standard ops and runs in
+ * float64 for gradient checks; the weight keeps Hugging Face's Conv2d shape [D, C, P, P]) and the VisionEncoder
+ * object.
  */
 import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import { init, type ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
+import type { VisionEncoder, VisionOutputs } from './types.ts';
+
+/** The config fields both vision configs share (HF names). */
+export interface VisionGeometryFields {
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  image_size: number;
+  patch_size: number;
+  num_channels?: number;
+}
 
 export interface PatchGeometry {
   imageSize: number;
@@ -49,10 +61,38 @@ export function patchEmbedding(
   });
 }
 
-/** Checks a vision config's geometry once. */
-export function checkGeometry(where: string, g: PatchGeometry, heads: number): void {
+export function geometryOf(config: VisionGeometryFields): PatchGeometry {
+  return {
+    imageSize: config.image_size,
+    patchSize: config.patch_size,
+    numChannels: config.num_channels ?? 3,
+    hidden: config.hidden_size,
+  };
+}
+
+/** The VisionEncoder for a config, its geometry checked once. */
+export function visionEncoder(
+  modelType: string,
+  config: VisionGeometryFields,
+  forward: (pb: ParamBuilder, pixels: Value) => VisionOutputs,
+): VisionEncoder {
+  const g = geometryOf(config);
+  const where = `${modelType} config`;
   if (g.imageSize % g.patchSize !== 0)
     throw new TlabError(`${where}: image_size ${g.imageSize} is not a multiple of patch_size ${g.patchSize}`);
-  if (g.hidden % heads !== 0)
-    throw new TlabError(`${where}: hidden_size ${g.hidden} is not divisible by num_attention_heads ${heads}`);
+  if (g.hidden % config.num_attention_heads !== 0)
+    throw new TlabError(
+      `${where}: hidden_size ${g.hidden} is not divisible by num_attention_heads ${config.num_attention_heads}`,
+    );
+  return {
+    modelType,
+    hiddenSize: g.hidden,
+    numLayers: config.num_hidden_layers,
+    numHeads: config.num_attention_heads,
+    imageSize: g.imageSize,
+    patchSize: g.patchSize,
+    numChannels: g.numChannels,
+    numPatches: (g.imageSize / g.patchSize) ** 2,
+    forward,
+  };
 }

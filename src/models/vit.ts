@@ -11,8 +11,8 @@ import { maybeDropout, mergeHeads, scaledDotProductAttention, splitHeads } from 
 import { layerNorm, linear } from '../nn/layers.ts';
 import { init, type ParamBuilder } from '../nn/module.ts';
 import { activation } from './gpt2.ts';
-import { checkGeometry, checkPixels, type PatchGeometry, patchEmbedding } from './patch-embedding.ts';
 import type { VisionEncoder, VisionOutputs } from './types.ts';
+import { checkPixels, geometryOf, patchEmbedding, visionEncoder } from './vision-common.ts';
 
 export interface VitConfig {
   model_type: 'vit';
@@ -31,17 +31,8 @@ export interface VitConfig {
   qkv_bias?: boolean;
 }
 
-function geometry(config: VitConfig): PatchGeometry {
-  return {
-    imageSize: config.image_size,
-    patchSize: config.patch_size,
-    numChannels: config.num_channels ?? 3,
-    hidden: config.hidden_size,
-  };
-}
-
 export function vitForward(pb: ParamBuilder, config: VitConfig, pixels: Value): VisionOutputs {
-  const g = geometry(config);
+  const g = geometryOf(config);
   const d = g.hidden;
   const eps = config.layer_norm_eps ?? 1e-12;
   const std = config.initializer_range ?? 0.02;
@@ -100,17 +91,5 @@ export function vitForward(pb: ParamBuilder, config: VitConfig, pixels: Value): 
 }
 
 export function vitModel(config: VitConfig): VisionEncoder {
-  const g = geometry(config);
-  checkGeometry('vit config', g, config.num_attention_heads);
-  return {
-    modelType: 'vit',
-    hiddenSize: g.hidden,
-    numLayers: config.num_hidden_layers,
-    numHeads: config.num_attention_heads,
-    imageSize: g.imageSize,
-    patchSize: g.patchSize,
-    numChannels: g.numChannels,
-    numPatches: (g.imageSize / g.patchSize) ** 2,
-    forward: (pb, pixels) => vitForward(pb, config, pixels),
-  };
+  return visionEncoder('vit', config, (pb, pixels) => vitForward(pb, config, pixels));
 }
