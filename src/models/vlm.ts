@@ -81,6 +81,10 @@ export function llavaModel(config: LlavaConfig): Vlm {
   const act = activation(config.projector_hidden_act ?? 'gelu', `${where} projector_hidden_act`);
   const bias = config.multimodal_projector_bias ?? true;
   const imageTokens = encoder.numPatches + (strategy === 'full' ? 1 : 0);
+  if (config.image_seq_length !== undefined && config.image_seq_length !== imageTokens)
+    throw new TlabError(
+      `${where}: image_seq_length ${config.image_seq_length} does not match the ${imageTokens} image features the vision tower gives (vision_feature_select_strategy '${strategy}')`,
+    );
   const imageTokenId = imageTokenIdOf(config);
   if (imageTokenId < 0 || imageTokenId >= decoder.vocabSize)
     throw new TlabError(

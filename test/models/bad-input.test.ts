@@ -272,3 +272,11 @@ describe('tokenizer and image placeholders', () => {
     checkImagePlaceholders(int64([1, 4], [1, 2, 3, 4]), 9, 3);
   });
 });
+
+test('a LLaVA image_seq_length that disagrees with the vision tower is named', () => {
+  const dir = copy('llava_gpt2_vit_linear');
+  const path = editConfig(dir, (c) => {
+    c.image_seq_length = 576;
+  });
+  throwsNaming(() => loadModelFolder(dir), path, 'image_seq_length 576', '17 image features');
+});

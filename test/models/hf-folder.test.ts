@@ -4,11 +4,11 @@
  * (a causal LM as a sequence classifier, an image classifier as an encoder).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { readSafetensors } from '../../src/engine/io/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../src/engine/io/safetensors.ts';
 import type { HostTensor } from '../../src/engine/tensor.ts';
 import { loadModelFolder, saveModelFolder } from '../../src/models/hf/model-folder.ts';
 import { readWeightIndex } from '../../src/models/hf/weight-files.ts';
@@ -263,5 +263,70 @@ describe('loading as another kind', () => {
     const lm = loadModelFolder(fixtureDir('gpt2_seqcls'), { kind: 'causal-lm' });
     assert.deepEqual(lm.report.dropped, ['score.weight']);
     assert.equal(lm.weights.size, 2 + 12 * 2 + 2);
+  });
+});
+
+describe('checkpoint variants', () => {
+  test('a fine-tuned GPT-2 file (transformer. prefix and a written tied lm_head) loads; the head copy is ignored', () => {
+    const a = loadModelFolder(fixtureDir('gpt2_lm'));
+    const dir = join(tmp, 'gpt2-finetuned');
+    cpSync(fixtureDir('gpt2_lm'), dir, { recursive: true });
+    const w = new Map([...a.weights].map(([k, v]) => [`transformer.${k}`, v]));
+    w.set('lm_head.weight', a.weights.get('wte.weight')!);
+    writeSafetensors(join(dir, 'model.safetensors'), w);
+    const b = loadModelFolder(dir);
+    assert.deepEqual(b.report.ignored, ['lm_head.weight']);
+    sameWeights(a.weights, b.weights);
+  });
+
+  test('a Llama base-model file without the model. prefix loads as a causal LM when the head is tied', () => {
+    const a = loadModelFolder(fixtureDir('llama_tied_headdim'));
+    const dir = join(tmp, 'llama-base');
+    cpSync(fixtureDir('llama_tied_headdim'), dir, { recursive: true });
+    writeSafetensors(
+      join(dir, 'model.safetensors'),
+      new Map([...a.weights].map(([k, v]) => [k.replace(/^model\./, ''), v])),
+    );
+    sameWeights(a.weights, loadModelFolder(dir).weights);
+  });
+
+  test('a full CLIPModel folder loads as its vision tower; text tower and projections are ignored', () => {
+    const a = loadModelFolder(fixtureDir('clip_vision'));
+    const dir = join(tmp, 'clip-full');
+    cpSync(fixtureDir('clip_vision'), dir, { recursive: true });
+    const {
+      architectures: _a,
+      torch_dtype: _t,
+      ...vision
+    } = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        model_type: 'clip',
+        architectures: ['CLIPModel'],
+        vision_config: vision,
+        text_config: {},
+        projection_dim: 16,
+      }),
+    );
+    const w = new Map(a.weights);
+    const small = a.weights.get('vision_model.post_layernorm.weight')!;
+    for (const k of [
+      'text_model.final_layer_norm.weight',
+      'visual_projection.weight',
+      'text_projection.weight',
+      'logit_scale',
+    ])
+      w.set(k, small);
+    writeSafetensors(join(dir, 'model.safetensors'), w);
+    const b = loadModelFolder(dir);
+    assert.equal(b.kind, 'vision-encoder');
+    assert.equal(b.report.ignored.length, 4);
+    sameWeights(a.weights, b.weights);
+    const out = join(tmp, 'clip-full-saved');
+    saveModelFolder(out, b, b.weights);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.equal(config.model_type, 'clip_vision_model');
+    assert.deepEqual(config.architectures, ['CLIPVisionModel']);
   });
 });
