@@ -5,18 +5,21 @@
  *   <out>/models/<name>/        config.json, model.safetensors, tokenizer files
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTaskSplit, openTask } from '../data/read.ts';
 import type { TaskExample } from '../data/task-format.ts';
-import { writeSafetensors } from '../engine/io/safetensors.ts';
-import { type Gpt2Config, gpt2Model } from '../models/gpt2.ts';
+import type { HostTensor } from '../engine/tensor.ts';
+import { componentOf } from '../models/components.ts';
+import { type HfConfig, parseHfConfig } from '../models/hf/configs.ts';
+import { loadModelFolder, type ModelFolder, saveModelFolder } from '../models/hf/model-folder.ts';
+import { buildModel, type LoadedModel } from '../models/hf/registry.ts';
 import type { DecoderLm } from '../models/types.ts';
 import { linePlotSpec, savePlot } from '../report/plot.ts';
 import { loadTokenizer } from '../tokenize/hf-tokenizer.ts';
 import { CharTokenizer, WordTokenizer } from '../tokenize/simple-tokenizer.ts';
 import type { ChatMessage, TextTokenizer } from '../tokenize/types.ts';
-import { writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
 import { ExampleBatcher } from './batcher.ts';
 import type { TrainConfig } from './config.ts';
@@ -30,6 +33,12 @@ import { type TrainResult, train } from './trainer.ts';
 export const SIMPLE_CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}";
 const ROLE_TOKENS = ['<|system|>', '<|user|>', '<|assistant|>', '<|end|>', '<image>'];
+/** Parameter-name prefixes of model components (LLaVA layout); decoder-only models have none. */
+const COMPONENT_PREFIXES: Record<string, string> = {
+  encoder: 'vision_tower',
+  projector: 'multi_modal_projector',
+  decoder: 'language_model',
+};
 
 export interface TrainingRunSummary {
   name: string;
@@ -56,7 +65,12 @@ function messageTexts(examples: readonly TaskExample[]): string[] {
   );
 }
 
-function prepareTokenizer(config: TrainConfig, train: readonly TaskExample[], file: string): TextTokenizer {
+function prepareTokenizer(
+  config: TrainConfig,
+  train: readonly TaskExample[],
+  file: string,
+  folder: ModelFolder | null,
+): TextTokenizer {
   if (config.tokenizer.path) return loadTokenizer(config.tokenizer.path);
   if (config.tokenizer.build) {
     const common = {
@@ -68,41 +82,67 @@ function prepareTokenizer(config: TrainConfig, train: readonly TaskExample[], fi
       ? CharTokenizer.build(common)
       : WordTokenizer.build({ ...common, splitPunctuation: true });
   }
-  if (config.model.from) return loadTokenizer(config.model.from);
+  if (folder?.tokenizer) return folder.tokenizer;
+  if (folder)
+    throw new TlabError(`${file}: tokenizer: ${folder.dir} has no tokenizer.json; give tokenizer.path`);
   throw new TlabError(`${file}: tokenizer: give tokenizer.path or tokenizer.build`);
+}
+
+interface PreparedModel {
+  loaded: LoadedModel & { config: HfConfig };
+  model: DecoderLm;
+  /** Pre-trained weights (fine-tuning), or null to initialise from the seed. */
+  weights: Map<string, HostTensor> | null;
+}
+
+/** Scratch models get their vocabulary and context length from the tokenizer and data unless the config sets them. */
+function scratchConfig(config: TrainConfig, tokenizer: TextTokenizer): Record<string, unknown> {
+  const c: Record<string, unknown> = { ...config.model.config };
+  c.vocab_size ??= tokenizer.vocabSize;
+  if (c.model_type === 'gpt2') c.n_positions ??= config.data.seq_len;
+  else c.max_position_embeddings ??= config.data.seq_len;
+  return c;
 }
 
 function prepareModel(
   config: TrainConfig,
   tokenizer: TextTokenizer,
   file: string,
-): { model: DecoderLm; modelConfig: Record<string, unknown> } {
-  if (!config.model.config) {
-    throw new TlabError(`${file}: model.from is not supported by this build yet; give model.config`);
+  folder: ModelFolder | null,
+): PreparedModel {
+  if (folder) {
+    if (folder.kind !== 'causal-lm') {
+      throw new TlabError(
+        `${file}: model.from: ${folder.dir} is a ${folder.kind}; this trainer fine-tunes causal language models`,
+      );
+    }
+    if (folder.model.vocabSize < tokenizer.vocabSize) {
+      throw new TlabError(
+        `${file}: the tokenizer has ${tokenizer.vocabSize} tokens but ${folder.dir} embeds only ${folder.model.vocabSize}`,
+      );
+    }
+    if (folder.model.maxPositions < config.data.seq_len) {
+      throw new TlabError(
+        `${file}: data.seq_len ${config.data.seq_len} exceeds the model's ${folder.model.maxPositions} positions`,
+      );
+    }
+    return { loaded: folder, model: folder.model, weights: folder.weights };
   }
-  const c = { ...config.model.config };
-  const type = c.model_type;
-  if (type !== 'gpt2')
+  const hf = parseHfConfig(scratchConfig(config, tokenizer), `${file}: model.config`);
+  const loaded = buildModel(hf, 'causal-lm');
+  if (loaded.kind !== 'causal-lm')
+    throw new TlabError(`${file}: model.config: a ${hf.model_type} is not a language model`);
+  if (loaded.model.vocabSize < tokenizer.vocabSize) {
     throw new TlabError(
-      `${file}: model.config.model_type: '${String(type)}' cannot be trained from scratch here; valid: gpt2`,
+      `${file}: model.config.vocab_size ${loaded.model.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize}`,
     );
-  c.vocab_size ??= tokenizer.vocabSize;
-  c.n_positions ??= config.data.seq_len;
-  for (const field of ['n_embd', 'n_layer', 'n_head']) {
-    if (!Number.isInteger(c[field]) || (c[field] as number) <= 0)
-      throw new TlabError(`${file}: model.config.${field}: must be a positive integer`);
   }
-  if ((c.vocab_size as number) < tokenizer.vocabSize) {
+  if (loaded.model.maxPositions < config.data.seq_len) {
     throw new TlabError(
-      `${file}: model.config.vocab_size ${c.vocab_size} is smaller than the tokenizer's ${tokenizer.vocabSize}`,
+      `${file}: data.seq_len ${config.data.seq_len} exceeds the model's ${loaded.model.maxPositions} positions`,
     );
   }
-  if ((c.n_positions as number) < config.data.seq_len) {
-    throw new TlabError(
-      `${file}: model.config.n_positions ${c.n_positions} is smaller than data.seq_len ${config.data.seq_len}`,
-    );
-  }
-  return { model: gpt2Model(c as unknown as Gpt2Config), modelConfig: c };
+  return { loaded: { ...loaded, config: hf }, model: loaded.model, weights: null };
 }
 
 function strategyOf(config: TrainConfig): StrategyConfig {
@@ -142,8 +182,10 @@ export async function runTraining(
   const evalSplit =
     config.data.eval_split && task.manifest.splits[config.data.eval_split] ? config.data.eval_split : null;
   const evalExamples = evalSplit ? await loadTaskSplit(task.dir, evalSplit) : [];
-  const tokenizer = prepareTokenizer(config, trainExamples, file);
-  const { model, modelConfig } = prepareModel(config, tokenizer, file);
+  const folder = config.model.from ? loadModelFolder(config.model.from) : null;
+  const tokenizer = prepareTokenizer(config, trainExamples, file, folder);
+  const prepared = prepareModel(config, tokenizer, file, folder);
+  const { model } = prepared;
   const tokenize = (examples: readonly TaskExample[]) =>
     examples.map((e) => chatExample(tokenizer, toChat(e), { trainOn: config.data.train_on, uid: e.uid }));
   const t = config.training;
@@ -167,7 +209,7 @@ export async function runTraining(
   const fingerprint = createHash('sha256')
     .update(
       JSON.stringify({
-        modelConfig,
+        modelConfig: prepared.loaded.config,
         from: config.model.from ?? null,
         strategy: config.strategy,
         data: { ...config.data, manifest: task.manifest.splits },
@@ -187,6 +229,10 @@ export async function runTraining(
     checkpointDir: runDirs.checkpoints,
     logDir: runDirs.logs,
     objective: causalLmObjective(model, micro, config.data.seq_len, t.label_smoothing),
+    initialWeights: prepared.weights,
+    allowInit: (name) => name.includes('.lora_'),
+    componentOf,
+    componentPrefixes: COMPONENT_PREFIXES,
     train: trainSource,
     eval: evalSource
       ? { source: evalSource, batches: Math.min(t.eval_batches, evalSource.batchesPerEpoch) }
@@ -217,7 +263,14 @@ export async function runTraining(
     stopAfter: options.stopAfter,
     quiet: options.quiet,
   });
-  if (result.step >= t.max_steps) saveModelDir(runDirs.model, modelConfig, result, tokenizer);
+  if (result.step >= t.max_steps)
+    saveModelDir(
+      runDirs.model,
+      prepared,
+      result,
+      tokenizer,
+      config.tokenizer.path ?? config.model.from ?? null,
+    );
   const plot = await plotLearningCurve(runDirs.logs, config.name);
   const trainLosses = result.losses;
   return {
@@ -230,25 +283,28 @@ export async function runTraining(
   };
 }
 
-/** Writes the final model folder atomically: config.json, model.safetensors (merged), tokenizer files. */
+/** Writes the final model folder (Hugging Face layout, LoRA merged into the base weights) with the tokenizer. */
 function saveModelDir(
   dir: string,
-  modelConfig: Record<string, unknown>,
+  prepared: PreparedModel,
   result: TrainResult,
   tokenizer: TextTokenizer,
+  from: string | null,
 ): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  writeJsonAtomic(join(tmp, 'config.json'), {
-    ...modelConfig,
-    architectures: ['GPT2LMHeadModel'],
-    torch_dtype: 'float32',
-  });
-  writeSafetensors(join(tmp, 'model.safetensors'), result.mergedWeights, { format: 'pt' });
-  (tokenizer as TextTokenizer & { save?: (d: string) => void }).save?.(tmp);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  const saver = tokenizer as TextTokenizer & { save?: (d: string) => void };
+  let filesFrom = from;
+  let scratch: string | null = null;
+  if (!from && saver.save) {
+    // A tokenizer built from the data: write it where saveModelFolder copies auxiliary files from.
+    scratch = mkdtempSync(join(tmpdir(), 'tlab-tokenizer-'));
+    saver.save(scratch);
+    filesFrom = scratch;
+  }
+  try {
+    saveModelFolder(dir, prepared.loaded, result.mergedWeights, { filesFrom });
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /** loss.png / loss.svg from metrics.jsonl: training loss and evaluation loss against the step. */
