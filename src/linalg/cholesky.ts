@@ -63,7 +63,8 @@ export async function choleskyBlocked(a: Matrix, block = 64): Promise<Matrix> {
   if (a.rows !== a.cols) throw new TlabError(`cholesky: matrix must be square, got [${a.rows}, ${a.cols}]`);
   const n = a.rows;
   const L = new Float64Array(n * n);
-  let t = a.data; // the current trailing matrix, m×m; never written (updates return new arrays)
+  let t = a.data; // the current trailing matrix, m×m (a is never written)
+  let spare: Float64Array = new Float64Array(Math.max(0, n - block) ** 2); // updates alternate between two buffers
   let m = n;
   let k0 = 0;
   const l11 = new Float64Array(block * block);
@@ -85,7 +86,9 @@ export async function choleskyBlocked(a: Matrix, block = 64): Promise<Matrix> {
       }
       L.set(l21.subarray(xr, xr + kb), (k0 + kb + r) * n + k0);
     }
-    t = await trailingUpdate(t, m, kb, l21, l21, kb);
+    const next = await trailingUpdate(t, m, kb, l21, l21, kb, spare);
+    spare = t === a.data ? new Float64Array(spare.length) : t;
+    t = next;
     m = p;
     k0 += kb;
   }

@@ -14,6 +14,15 @@ export function setOrtMinFlops(flops: number): number {
   return prev;
 }
 
+/**
+ * Whether work of this many multiply-adds goes to onnxruntime. `repeated` work (the many calls of a blocked
+ * factorisation or an EM loop) switches 20× earlier: its JS cost adds up, while one call costs ~0.1 ms plus
+ * copying the result (a 768² update costs ~2 ms there).
+ */
+export function useOrt(flops: number, repeated = false): boolean {
+  return flops >= (repeated ? ortMinFlops / 20 : ortMinFlops);
+}
+
 function gemmProgram(transA: number, transB: number): () => Program {
   return () => ({
     nodes: [{ op: 'Gemm', inputs: ['A', 'B'], outputs: ['Y'], ints: { transA, transB } }],
@@ -222,7 +231,8 @@ const trailingProgram = (): Program => ({
 
 /**
  * T[s:, s:] − X Yᵀ for a row-major m×m `t` and (m−s)×k row-major X, Y: the trailing update of the blocked
- * factorisations (Cholesky, tridiagonalisation). Returns a new contiguous (m−s)×(m−s) array and leaves `t` alone.
+ * factorisations (Cholesky, tridiagonalisation). Writes the contiguous (m−s)×(m−s) result into the start of
+ * `out` (which must not overlap `t`) and returns that view; `t` is left alone.
  */
 export async function trailingUpdate(
   t: Float64Array,
@@ -231,21 +241,25 @@ export async function trailingUpdate(
   x: Float64Array,
   y: Float64Array,
   k: number,
+  out: Float64Array,
 ): Promise<Float64Array> {
   const p = m - s;
-  // A factorisation makes many of these calls, so their JS cost adds up: onnxruntime pays off 20× earlier than
-  // for a one-off product (a 768² update costs ~2 ms there, mostly copying the result out).
-  if (p * p * k >= ortMinFlops / 20 && k > 0) {
-    const out = await run('trailing-update', trailingProgram, {
-      T: { type: 'float64', data: t, dims: [m, m] },
-      start: { type: 'int64', data: BigInt64Array.of(BigInt(s), BigInt(s)), dims: [2] },
-      end: { type: 'int64', data: BigInt64Array.of(BigInt(m), BigInt(m)), dims: [2] },
-      X: { type: 'float64', data: x, dims: [p, k] },
-      Y: { type: 'float64', data: y, dims: [p, k] },
-    });
-    return out.Z.data as Float64Array;
+  const z = out.subarray(0, p * p);
+  if (useOrt(p * p * k, true) && k > 0) {
+    await run(
+      'trailing-update',
+      trailingProgram,
+      {
+        T: { type: 'float64', data: t.subarray(0, m * m), dims: [m, m] },
+        start: { type: 'int64', data: BigInt64Array.of(BigInt(s), BigInt(s)), dims: [2] },
+        end: { type: 'int64', data: BigInt64Array.of(BigInt(m), BigInt(m)), dims: [2] },
+        X: { type: 'float64', data: x.subarray(0, p * k), dims: [p, k] },
+        Y: { type: 'float64', data: y.subarray(0, p * k), dims: [p, k] },
+      },
+      { Z: { data: z, dims: [p, p] } },
+    );
+    return z;
   }
-  const z = new Float64Array(p * p);
   for (let i = 0; i < p; i++) {
     const ti = (s + i) * m + s;
     const xi = i * k;

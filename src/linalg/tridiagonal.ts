@@ -210,7 +210,10 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
   const w = new Float64Array(n);
   const wv = new Float64Array(block);
   const vv = new Float64Array(block);
-  let t = a.data; // trailing matrix m×m, lower triangle valid; never written (updates return new arrays)
+  let t = a.data; // trailing matrix m×m, lower triangle valid (a is never written)
+  let spare: Float64Array = new Float64Array((n - Math.min(block, n - 2)) ** 2); // updates alternate between two buffers
+  const x = new Float64Array(n * 2 * block);
+  const y = new Float64Array(n * 2 * block);
   let m = n;
   let k0 = 0;
   while (m > 2) {
@@ -282,8 +285,6 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
     // trailing update T[kb:, kb:] − [V W] [W V]ᵀ
     const p = m - kb;
     const k2 = 2 * kb;
-    const x = new Float64Array(p * k2);
-    const y = new Float64Array(p * k2);
     for (let c = 0; c < kb; c++) {
       const co = c * m + kb;
       for (let r = 0; r < p; r++) {
@@ -295,7 +296,9 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
         y[r * k2 + kb + c] = vx;
       }
     }
-    t = await trailingUpdate(t, m, kb, x, y, k2);
+    const next = await trailingUpdate(t, m, kb, x, y, k2, spare);
+    spare = t === a.data ? new Float64Array(spare.length) : t;
+    t = next;
     m = p;
     k0 += kb;
   }

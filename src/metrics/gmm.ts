@@ -3,6 +3,8 @@
  * reg_covar 1e-6, tol 1e-3 on the mean log-likelihood, max_iter 100) so NLEEP matches its behaviour. The
  * k-means++ seeding uses our seeded RNG, so results are deterministic per seed (not equal to sklearn's).
  */
+
+import { affineSquaredNorms, weightedScatter } from '../linalg/batched.ts';
 import { cholesky } from '../linalg/cholesky.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { mulberry32, type Rng } from './rng.ts';
@@ -103,12 +105,12 @@ export function kmeans(x: Matrix, k: number, rng: Rng, maxIter = 300, tol = 1e-4
 interface Params {
   weights: Float64Array;
   means: Float64Array;
-  /** Per component, the inverse of the lower Cholesky factor of its covariance (d×d lower). */
+  /** Per component, the inverse of the lower Cholesky factor of its covariance (row-major d×d, lower). */
   precChol: Float64Array;
   logDet: Float64Array; // Σ ln diag(precChol)
 }
 
-function mStep(x: Matrix, resp: Float64Array, k: number, regCovar: number): Params {
+async function mStep(x: Matrix, resp: Float64Array, k: number, regCovar: number): Promise<Params> {
   const n = x.rows;
   const d = x.cols;
   const X = x.data;
@@ -122,25 +124,13 @@ function mStep(x: Matrix, resp: Float64Array, k: number, regCovar: number): Para
       for (let j = 0; j < d; j++) means[c * d + j] += r * X[i * d + j];
     }
   for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) means[c * d + j] /= nk[c];
+  const scatter = await weightedScatter(x, means, resp, k);
   const precChol = new Float64Array(k * d * d);
   const logDet = new Float64Array(k);
   const cov = new Float64Array(d * d);
-  const diff = new Float64Array(d);
   for (let c = 0; c < k; c++) {
-    cov.fill(0);
-    for (let i = 0; i < n; i++) {
-      const r = resp[i * k + c];
-      if (r === 0) continue;
-      for (let j = 0; j < d; j++) diff[j] = X[i * d + j] - means[c * d + j];
-      for (let a = 0; a < d; a++) {
-        const ra = r * diff[a];
-        for (let b = 0; b <= a; b++) cov[a * d + b] += ra * diff[b];
-      }
-    }
-    for (let a = 0; a < d; a++) {
-      for (let b = 0; b <= a; b++) cov[a * d + b] /= nk[c];
-      cov[a * d + a] += regCovar;
-    }
+    for (let a = 0; a < d * d; a++) cov[a] = scatter[c * d * d + a] / nk[c];
+    for (let a = 0; a < d; a++) cov[a * d + a] += regCovar;
     const L = cholesky({ rows: d, cols: d, data: cov }).data;
     // precChol = L⁻¹ (lower), so y = L⁻¹(x − μ)
     const P = precChol.subarray(c * d * d, (c + 1) * d * d);
@@ -160,33 +150,33 @@ function mStep(x: Matrix, resp: Float64Array, k: number, regCovar: number): Para
 }
 
 /** E-step: fills log responsibilities, returns the mean log-likelihood. */
-function eStep(x: Matrix, p: Params, k: number, logResp: Float64Array): number {
+async function eStep(x: Matrix, p: Params, k: number, logResp: Float64Array): Promise<number> {
   const n = x.rows;
   const d = x.cols;
-  const X = x.data;
-  const diff = new Float64Array(d);
+  // b_c = −P_c μ_c, so ‖x P_cᵀ + b_c‖² is the squared Mahalanobis distance
+  const b = new Float64Array(k * d);
+  for (let c = 0; c < k; c++)
+    for (let r = 0; r < d; r++) {
+      let s = 0;
+      for (let j = 0; j <= r; j++) s += p.precChol[c * d * d + r * d + j] * p.means[c * d + j];
+      b[c * d + r] = -s;
+    }
+  const q = await affineSquaredNorms(x, p.precChol, b, k);
   const lw = p.weights.map(Math.log);
   const c0 = d * Math.log(2 * Math.PI);
   let total = 0;
   for (let i = 0; i < n; i++) {
+    const o = i * k;
     let max = -Infinity;
     for (let c = 0; c < k; c++) {
-      for (let j = 0; j < d; j++) diff[j] = X[i * d + j] - p.means[c * d + j];
-      const P = p.precChol.subarray(c * d * d, (c + 1) * d * d);
-      let q = 0;
-      for (let a = 0; a < d; a++) {
-        let s = 0;
-        for (let b = 0; b <= a; b++) s += P[a * d + b] * diff[b];
-        q += s * s;
-      }
-      const v = -0.5 * (c0 + q) + p.logDet[c] + lw[c];
-      logResp[i * k + c] = v;
+      const v = -0.5 * (c0 + q[o + c]) + p.logDet[c] + lw[c];
+      logResp[o + c] = v;
       if (v > max) max = v;
     }
     let s = 0;
-    for (let c = 0; c < k; c++) s += Math.exp(logResp[i * k + c] - max);
+    for (let c = 0; c < k; c++) s += Math.exp(logResp[o + c] - max);
     const lse = max + Math.log(s);
-    for (let c = 0; c < k; c++) logResp[i * k + c] -= lse;
+    for (let c = 0; c < k; c++) logResp[o + c] -= lse;
     total += lse;
   }
   return total / n;
@@ -199,7 +189,7 @@ export interface GmmResult {
   converged: boolean;
 }
 
-export function fitGmm(x: Matrix, k: number, options: GmmOptions = {}): GmmResult {
+export async function fitGmm(x: Matrix, k: number, options: GmmOptions = {}): Promise<GmmResult> {
   const n = x.rows;
   const maxIter = options.maxIter ?? 100;
   const tol = options.tol ?? 1e-3;
@@ -207,7 +197,7 @@ export function fitGmm(x: Matrix, k: number, options: GmmOptions = {}): GmmResul
   const labels = kmeans(x, k, mulberry32(options.seed ?? 0));
   const resp = new Float64Array(n * k);
   for (let i = 0; i < n; i++) resp[i * k + labels[i]] = 1;
-  let params = mStep(x, resp, k, regCovar);
+  let params = await mStep(x, resp, k, regCovar);
   const logResp = new Float64Array(n * k);
   let lower = -Infinity;
   let converged = false;
@@ -215,15 +205,15 @@ export function fitGmm(x: Matrix, k: number, options: GmmOptions = {}): GmmResul
   for (let it = 1; it <= maxIter; it++) {
     iterations = it;
     const prev = lower;
-    lower = eStep(x, params, k, logResp);
+    lower = await eStep(x, params, k, logResp);
     for (let i = 0; i < resp.length; i++) resp[i] = Math.exp(logResp[i]);
-    params = mStep(x, resp, k, regCovar);
+    params = await mStep(x, resp, k, regCovar);
     if (Math.abs(lower - prev) < tol) {
       converged = true;
       break;
     }
   }
-  eStep(x, params, k, logResp);
+  await eStep(x, params, k, logResp);
   const out = new Float64Array(n * k);
   for (let i = 0; i < out.length; i++) out[i] = Math.exp(logResp[i]);
   return { responsibilities: { rows: n, cols: k, data: out }, iterations, converged };

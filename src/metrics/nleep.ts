@@ -25,6 +25,6 @@ export async function nleep(
   const frac = options.varianceFraction === undefined ? 0.8 : options.varianceFraction;
   const x = frac === null ? features : (await pca(features, { varianceFraction: frac })).scores;
   const k = Math.min(features.rows, Math.max(1, Math.round((options.componentRatio ?? 5) * enc.numClasses)));
-  const gmm = fitGmm(x, k, { seed: options.seed ?? 0 });
+  const gmm = await fitGmm(x, k, { seed: options.seed ?? 0 });
   return leepEncoded(gmm.responsibilities, enc.y, enc.numClasses);
 }

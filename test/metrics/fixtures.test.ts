@@ -90,8 +90,22 @@ test('fixtures: the onnxruntime product path gives the same scores', async () =>
       close(await hScore(f, y), e.hscore, `${name} hscore (ort)`);
       close(await transRate(f, y), e.transrate, `${name} transrate (ort)`);
       close(await parc(f, y), e.parc, `${name} parc (ort)`);
+      close((await shrinkageHScoreDetails(f, y)).score, e.shrinkage_hscore, `${name} shrinkage (ort)`);
+      close(await sfda(f, y), e.sfda, `${name} sfda (ort)`);
+      close(await gbc(f, y), e.gbc, `${name} gbc (ort)`);
+      if (e.nleep !== undefined) close(await nleep(f, y, { seed: 0 }), e.nleep, `${name} nleep (ort)`);
     }
   } finally {
     setOrtMinFlops(prev);
+  }
+});
+
+test('H-scores (spec §5): the Cholesky solve path equals the pinv eigen path on every fixture', async () => {
+  for (const name of cases) {
+    const { f, y } = load(name);
+    close(await hScore(f, y), await hScore(f, y, { method: 'eigen' }), `${name} hscore`, 1e-9);
+    const auto = await shrinkageHScoreDetails(f, y);
+    const eigen = await shrinkageHScoreDetails(f, y, { method: 'eigen' });
+    close(auto.score, eigen.score, `${name} shrinkage hscore`, 1e-9);
   }
 });

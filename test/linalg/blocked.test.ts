@@ -1,0 +1,168 @@
+// The blocked kernels (Cholesky, Householder tridiagonalisation, symmetric matrix-vector product, trailing
+// update, batched mixture kernels) against the unblocked JS implementations and closed forms, through both the
+// JS and the onnxruntime paths (setOrtMinFlops 0 / Infinity).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { affineSquaredNorms, weightedScatter } from '../../src/linalg/batched.ts';
+import { cholesky, choleskyBlocked } from '../../src/linalg/cholesky.ts';
+import { tridiagonalQL } from '../../src/linalg/eigh.ts';
+import { type Matrix, matrix } from '../../src/linalg/matrix.ts';
+import { gram, setOrtMinFlops, trailingUpdate } from '../../src/linalg/products.ts';
+import {
+  applyQ,
+  symvLower,
+  type Tridiagonal,
+  tridiagonalize,
+  tridiagonalizeBlocked,
+} from '../../src/linalg/tridiagonal.ts';
+import { mulberry32 } from '../../src/metrics/rng.ts';
+
+function random(rows: number, cols: number, seed: number): Matrix {
+  const rng = mulberry32(seed);
+  return matrix(
+    rows,
+    cols,
+    Float64Array.from({ length: rows * cols }, () => rng() - 0.5),
+  );
+}
+
+/** A symmetric positive-definite matrix with a spread of eigenvalues: Fᵀ F / N + 0.01 I. */
+async function spd(n: number, seed: number): Promise<Matrix> {
+  const g = await gram(random(3 * n, n, seed));
+  for (let i = 0; i < n * n; i++) g.data[i] /= 3 * n;
+  for (let i = 0; i < n; i++) g.data[i * n + i] += 0.01;
+  return g;
+}
+
+async function bothPaths(fn: () => Promise<void>): Promise<void> {
+  for (const flops of [0, Infinity]) {
+    const prev = setOrtMinFlops(flops);
+    try {
+      await fn();
+    } finally {
+      setOrtMinFlops(prev);
+    }
+  }
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+test('choleskyBlocked equals cholesky (uneven last block, JS and onnxruntime updates)', async () => {
+  const a = await spd(45, 1);
+  const ref = cholesky(a);
+  await bothPaths(async () => {
+    for (const block of [1, 8, 16, 45, 64]) {
+      const l = await choleskyBlocked(a, block);
+      assert.ok(maxDiff(l.data, ref.data) < 1e-13, `block ${block}`);
+    }
+  });
+  const bad = matrix(3, 3, Float64Array.of(1, 2, 0, 2, 1, 0, 0, 0, 1));
+  await assert.rejects(choleskyBlocked(bad, 2), /not positive definite \(pivot 1/);
+});
+
+test('symvLower: S v from the lower triangle only, at every offset', () => {
+  const m = 23;
+  const t = random(m, m, 2).data;
+  for (let i = 0; i < m; i++) for (let j = i + 1; j < m; j++) t[i * m + j] = Number.NaN; // upper never read
+  const v = random(m, 1, 3).data;
+  const y = new Float64Array(m);
+  for (const o of [0, 1, 5, 19, 22]) {
+    symvLower(t, m, o, v, y);
+    for (let r = 0; r < m - o; r++) {
+      let s = 0;
+      for (let c = 0; c < m - o; c++) {
+        const [i, j] = r >= c ? [r, c] : [c, r];
+        s += t[(o + i) * m + o + j] * v[c];
+      }
+      assert.ok(Math.abs(s - y[r]) < 1e-13, `offset ${o} row ${r}`);
+    }
+  }
+});
+
+test('trailingUpdate: T[s:, s:] − X Yᵀ, same through onnxruntime', async () => {
+  const m = 30;
+  const s = 7;
+  const k = 5;
+  const t = random(m, m, 4).data;
+  const x = random(m - s, k, 5).data;
+  const y = random(m - s, k, 6).data;
+  const out = new Float64Array(m * m);
+  await bothPaths(async () => {
+    const z = await trailingUpdate(t, m, s, x, y, k, out);
+    for (let i = 0; i < m - s; i++)
+      for (let j = 0; j < m - s; j++) {
+        let acc = t[(s + i) * m + s + j];
+        for (let q = 0; q < k; q++) acc -= x[i * k + q] * y[j * k + q];
+        assert.ok(Math.abs(z[i * (m - s) + j] - acc) < 1e-13);
+      }
+  });
+});
+
+function eigenvalues(tri: Tridiagonal): Float64Array {
+  const d = tri.d.slice();
+  tridiagonalQL(d, tri.e);
+  return d.sort();
+}
+
+test('tridiagonalizeBlocked: same spectrum as tridiagonalize, Qᵀ A Q tridiagonal, Q orthogonal', async () => {
+  const n = 41;
+  const a = random(n, n, 7);
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a.data[j * n + i] = a.data[i * n + j];
+  const ref = eigenvalues(tridiagonalize(a));
+  await bothPaths(async () => {
+    for (const block of [1, 4, 13]) {
+      const tri = await tridiagonalizeBlocked(a, block);
+      assert.ok(maxDiff(eigenvalues(tri), ref) < 1e-12, `block ${block} eigenvalues`);
+      const eye = matrix(n, n);
+      for (let i = 0; i < n; i++) eye.data[i * n + i] = 1;
+      const q = applyQ(tri, eye).data;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) {
+          let t = 0;
+          let o = 0;
+          for (let k = 0; k < n; k++) {
+            o += q[k * n + i] * q[k * n + j];
+            for (let l = 0; l < n; l++) t += q[k * n + i] * a.data[k * n + l] * q[l * n + j];
+          }
+          const want = i === j ? tri.d[i] : i === j + 1 ? tri.e[j] : j === i + 1 ? tri.e[i] : 0;
+          assert.ok(Math.abs(t - want) < 1e-12, `block ${block}: T[${i}][${j}]`);
+          assert.ok(Math.abs(o - (i === j ? 1 : 0)) < 1e-13, `block ${block}: QᵀQ`);
+        }
+    }
+  });
+});
+
+test('batched mixture kernels: affine squared norms and weighted scatter, JS and onnxruntime agree', async () => {
+  const n = 60;
+  const d = 4;
+  const k = 3;
+  const x = random(n, d, 8);
+  const a = random(k * d, d, 9).data;
+  const b = random(k, d, 10).data;
+  const means = random(k, d, 11).data;
+  const r = Float64Array.from(random(n, k, 12).data, (v) => v + 0.5);
+  const results: Float64Array[][] = [];
+  await bothPaths(async () => {
+    results.push([await affineSquaredNorms(x, a, b, k), await weightedScatter(x, means, r, k)]);
+  });
+  const [ort, js] = results;
+  assert.ok(maxDiff(ort[0], js[0]) < 1e-12 && maxDiff(ort[1], js[1]) < 1e-12);
+  // one entry of each by its definition
+  let norm = 0;
+  for (let p = 0; p < d; p++) {
+    let yv = b[1 * d + p];
+    for (let j = 0; j < d; j++) yv += x.data[5 * d + j] * a[1 * d * d + p * d + j];
+    norm += yv * yv;
+  }
+  assert.ok(Math.abs(js[0][5 * k + 1] - norm) < 1e-12);
+  let s = 0;
+  for (let i = 0; i < n; i++)
+    s += r[i * k + 2] * (x.data[i * d] - means[2 * d]) * (x.data[i * d + 3] - means[2 * d + 3]);
+  assert.ok(
+    Math.abs(js[1][2 * d * d + 0 * d + 3] - s) < 1e-12 && Math.abs(js[1][2 * d * d + 3 * d] - s) < 1e-12,
+  );
+});
