@@ -8,6 +8,7 @@
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
 import { trailingUpdate } from './products.ts';
+import { wasmKernels } from './wasm.ts';
 
 export interface Tridiagonal {
   readonly n: number;
@@ -202,21 +203,33 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
   const e = new Float64Array(n);
   const tau = new Float64Array(n);
   const vs = new Float64Array(n * n); // reflectors in tridiagonalize's layout, for applyQ/applyQt
-  // panel reflectors V and the matching W, column-major (column p is rows 0..m-1 of the trailing matrix)
-  const vc = new Float64Array(n * block);
-  const wc = new Float64Array(n * block);
-  const col = new Float64Array(n);
-  const v = new Float64Array(n);
-  const w = new Float64Array(n);
+  // One workspace, in WebAssembly memory when the SIMD kernels are available: two n×n buffers that the trailing
+  // matrix alternates between (onnxruntime writes each update straight into the other one), the panel's
+  // reflectors V and the matching W column-major (column p is rows 0..m-1 of the trailing matrix), and vectors.
+  const nn = n * n;
+  const oVc = 2 * nn;
+  const oWc = oVc + n * block;
+  const oCol = oWc + n * block;
+  const oV = oCol + n;
+  const oW = oV + n;
+  const size = oW + n;
+  const kern = await wasmKernels(size * 8);
+  const buf = kern ? new Float64Array(kern.memory.buffer, 0, size) : new Float64Array(size);
+  const vc = buf.subarray(oVc, oWc);
+  const wc = buf.subarray(oWc, oCol);
+  const col = buf.subarray(oCol, oV);
+  const v = buf.subarray(oV, oW);
+  const w = buf.subarray(oW, size);
   const wv = new Float64Array(block);
   const vv = new Float64Array(block);
-  let t = a.data; // trailing matrix m×m, lower triangle valid (a is never written)
-  let spare: Float64Array = new Float64Array((n - Math.min(block, n - 2)) ** 2); // updates alternate between two buffers
   const x = new Float64Array(n * 2 * block);
   const y = new Float64Array(n * 2 * block);
+  let tOff = 0; // the trailing matrix, m×m, lower triangle valid, at buf[tOff..]
+  buf.set(a.data, 0);
   let m = n;
   let k0 = 0;
   while (m > 2) {
+    const t = buf.subarray(tOff, tOff + m * m);
     const kb = Math.min(block, m - 2);
     vc.fill(0, 0, kb * m);
     wc.fill(0, 0, kb * m);
@@ -227,7 +240,8 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
         const po = p * m;
         const wi = wc[po + i];
         const vi = vc[po + i];
-        for (let r = i; r < m; r++) col[r] -= vc[po + r] * wi + wc[po + r] * vi;
+        if (kern) kern.axpy2((oCol + i) * 8, (oVc + po + i) * 8, wi, (oWc + po + i) * 8, vi, m - i);
+        else for (let r = i; r < m; r++) col[r] -= vc[po + r] * wi + wc[po + r] * vi;
       }
       const k = k0 + i;
       d[k] = col[i];
@@ -249,30 +263,35 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
       const s = i + 1;
       v[0] = 1;
       for (let q = 1; q < len; q++) {
-        const x = col[s + q] * inv;
-        v[q] = x;
-        vs[(k0 + s + q) * n + k] = x;
+        const xq = col[s + q] * inv;
+        v[q] = xq;
+        vs[(k0 + s + q) * n + k] = xq;
       }
       const io = i * m;
       for (let q = 0; q < len; q++) vc[io + s + q] = v[q];
-      symvLower(t, m, s, v, w);
+      if (kern) kern.symv_lower(tOff * 8, m, s, oV * 8, oW * 8);
+      else symvLower(t, m, s, v, w);
       // w -= V (Wᵀ v) + W (Vᵀ v) over the panel's earlier columns: the updates A22 has not received yet
       for (let p = 0; p < i; p++) {
         const po = p * m + s;
-        let a1 = 0;
-        let a2 = 0;
-        for (let q = 0; q < len; q++) {
-          a1 += wc[po + q] * v[q];
-          a2 += vc[po + q] * v[q];
+        if (kern) {
+          wv[p] = kern.dot((oWc + po) * 8, oV * 8, len);
+          vv[p] = kern.dot((oVc + po) * 8, oV * 8, len);
+        } else {
+          let a1 = 0;
+          let a2 = 0;
+          for (let q = 0; q < len; q++) {
+            a1 += wc[po + q] * v[q];
+            a2 += vc[po + q] * v[q];
+          }
+          wv[p] = a1;
+          vv[p] = a2;
         }
-        wv[p] = a1;
-        vv[p] = a2;
       }
       for (let p = 0; p < i; p++) {
         const po = p * m + s;
-        const a1 = wv[p];
-        const a2 = vv[p];
-        for (let q = 0; q < len; q++) w[q] -= vc[po + q] * a1 + wc[po + q] * a2;
+        if (kern) kern.axpy2(oW * 8, (oVc + po) * 8, wv[p], (oWc + po) * 8, vv[p], len);
+        else for (let q = 0; q < len; q++) w[q] -= vc[po + q] * wv[p] + wc[po + q] * vv[p];
       }
       let pv = 0;
       for (let q = 0; q < len; q++) {
@@ -282,7 +301,7 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
       const h = 0.5 * tk * pv;
       for (let q = 0; q < len; q++) wc[io + s + q] = w[q] - h * v[q];
     }
-    // trailing update T[kb:, kb:] − [V W] [W V]ᵀ
+    // trailing update T[kb:, kb:] − [V W] [W V]ᵀ, written into the other buffer
     const p = m - kb;
     const k2 = 2 * kb;
     for (let c = 0; c < kb; c++) {
@@ -296,14 +315,14 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
         y[r * k2 + kb + c] = vx;
       }
     }
-    const next = await trailingUpdate(t, m, kb, x, y, k2, spare);
-    spare = t === a.data ? new Float64Array(spare.length) : t;
-    t = next;
+    const next = tOff === 0 ? nn : 0;
+    await trailingUpdate(t, m, kb, x, y, k2, buf.subarray(next, next + nn));
+    tOff = next;
     m = p;
     k0 += kb;
   }
-  d[k0] = t[0];
-  e[k0] = t[2];
-  d[k0 + 1] = t[3];
+  d[k0] = buf[tOff];
+  e[k0] = buf[tOff + 2];
+  d[k0 + 1] = buf[tOff + 3];
   return { n, d, e, v: vs, tau };
 }
