@@ -15,6 +15,7 @@ import {
   tridiagonalize,
   tridiagonalizeBlocked,
 } from '../../src/linalg/tridiagonal.ts';
+import { setWasmEnabled, wasmKernels } from '../../src/linalg/wasm.ts';
 import { mulberry32 } from '../../src/metrics/rng.ts';
 
 function random(rows: number, cols: number, seed: number): Matrix {
@@ -34,13 +35,20 @@ async function spd(n: number, seed: number): Promise<Matrix> {
   return g;
 }
 
+/** Runs `fn` with onnxruntime products on and off, and with the WebAssembly kernels on and off. */
 async function bothPaths(fn: () => Promise<void>): Promise<void> {
-  for (const flops of [0, Infinity]) {
+  for (const [flops, wasm] of [
+    [0, true],
+    [Infinity, false],
+    [0, false],
+  ] as const) {
     const prev = setOrtMinFlops(flops);
+    const prevWasm = setWasmEnabled(wasm);
     try {
       await fn();
     } finally {
       setOrtMinFlops(prev);
+      setWasmEnabled(prevWasm);
     }
   }
 }
@@ -165,4 +173,37 @@ test('batched mixture kernels: affine squared norms and weighted scatter, JS and
   assert.ok(
     Math.abs(js[1][2 * d * d + 0 * d + 3] - s) < 1e-12 && Math.abs(js[1][2 * d * d + 3 * d] - s) < 1e-12,
   );
+});
+
+test('WebAssembly kernels equal their JS twins on random data (symv at every offset, dot, axpy2)', async () => {
+  const m = 37; // odd sizes exercise the scalar tails
+  const k = await wasmKernels((m * m + 4 * m) * 8);
+  assert.ok(k, 'WebAssembly SIMD and wabt are available on Node 20');
+  const mem = new Float64Array(k.memory.buffer);
+  const t = mem.subarray(0, m * m);
+  t.set(random(m, m, 13).data);
+  const v = mem.subarray(m * m, m * m + m);
+  v.set(random(m, 1, 14).data);
+  const y = mem.subarray(m * m + m, m * m + 2 * m);
+  const want = new Float64Array(m);
+  for (let o = 0; o < m; o++) {
+    k.symv_lower(0, m, o, m * m * 8, (m * m + m) * 8);
+    symvLower(t, m, o, v, want);
+    assert.ok(maxDiff(y.subarray(0, m - o), want.subarray(0, m - o)) < 1e-13, `symv offset ${o}`);
+  }
+  const x1 = mem.subarray(m * m + 2 * m, m * m + 3 * m);
+  const x2 = mem.subarray(m * m + 3 * m, m * m + 4 * m);
+  x1.set(random(m, 1, 15).data);
+  x2.set(random(m, 1, 16).data);
+  for (const n of [0, 1, 2, m]) {
+    let dot = 0;
+    for (let i = 0; i < n; i++) dot += x1[i] * v[i];
+    assert.ok(Math.abs(k.dot((m * m + 2 * m) * 8, m * m * 8, n) - dot) < 1e-13, `dot n=${n}`);
+    const before = Float64Array.from(y);
+    k.axpy2((m * m + m) * 8, (m * m + 2 * m) * 8, 0.3, (m * m + 3 * m) * 8, -1.7, n);
+    for (let i = 0; i < m; i++) {
+      const expect = i < n ? before[i] - (0.3 * x1[i] - 1.7 * x2[i]) : before[i];
+      assert.ok(Math.abs(y[i] - expect) < 1e-14, `axpy2 n=${n} i=${i}`);
+    }
+  }
 });
