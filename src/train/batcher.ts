@@ -14,6 +14,8 @@ export interface BatcherOptions {
   padId: number;
   /** Visit examples in their given order (evaluation); default false. */
   ordered?: boolean;
+  /** For VLMs: preprocessed pixels [C, H, W] of each example's image (rows without one get zeros). */
+  images?: { shape: readonly [number, number, number]; pixels(file: string): Float32Array };
 }
 
 /** Inputs of the causal-LM objective: ids, next-token targets (IGNORE where untrained) and the padding mask. */
@@ -73,11 +75,22 @@ export class ExampleBatcher {
         targets[r * seqLen + t] = BigInt(t + 1 < ex.labels.length ? ex.labels[t + 1] : IGNORE);
       }
     });
-    return {
+    const batch: LmBatch = {
       ids: { dtype: 'int64', shape: [b, seqLen], data: ids },
       targets: { dtype: 'int64', shape: [b, seqLen], data: targets },
       attention_mask: { dtype: 'int64', shape: [b, seqLen], data: mask },
     };
+    const images = this.options.images;
+    if (images) {
+      const [c, h, w] = images.shape;
+      const n = c * h * w;
+      const pixels = new Float32Array(b * n);
+      rows.forEach((ex, r) => {
+        if (ex.image) pixels.set(images.pixels(ex.image), r * n);
+      });
+      batch.pixel_values = { dtype: 'float32', shape: [b, c, h, w], data: pixels };
+    }
+    return batch;
   }
 
   private order(epoch: number): number[] {

@@ -13,6 +13,25 @@ export interface TokenExample {
   /** Same length as ids; IGNORE where the token is context only. */
   labels: number[];
   uid?: string;
+  /** Image file of the example (VLMs: its features replace the image placeholder tokens). */
+  image?: string;
+}
+
+/**
+ * Expands each image placeholder into `count` copies (one per image feature, as LLaVA's processor does); the
+ * copies are never trained on.
+ */
+export function expandImageTokens(example: TokenExample, imageTokenId: number, count: number): TokenExample {
+  const ids: number[] = [];
+  const labels: number[] = [];
+  example.ids.forEach((id, i) => {
+    const n = id === imageTokenId ? count : 1;
+    for (let k = 0; k < n; k++) {
+      ids.push(id);
+      labels.push(id === imageTokenId ? IGNORE : example.labels[i]);
+    }
+  });
+  return { ...example, ids, labels };
 }
 
 /** Plain text: every token is trained on (pre-training). */

@@ -4,7 +4,7 @@
  */
 import type { Graph, Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
-import type { DecoderLm } from '../models/types.ts';
+import type { DecoderLm, Vlm } from '../models/types.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 import { IGNORE } from './examples.ts';
 
@@ -21,12 +21,16 @@ export interface Objective {
   build(graph: Graph, pb: ParamBuilder): ObjectiveOutputs;
 }
 
-/** Next-token cross-entropy over non-ignored targets; metrics: correct (argmax == target). */
+/**
+ * Next-token cross-entropy over non-ignored targets; metrics: correct (argmax == target). With `vlm`, a
+ * pixel_values [B, C, H, W] input feeds the vision tower and the image features replace the placeholder tokens.
+ */
 export function causalLmObjective(
   model: DecoderLm,
   batch: number,
   seqLen: number,
   labelSmoothing = 0,
+  vlm: { model: Vlm; imageShape: readonly [number, number, number] } | null = null,
 ): Objective {
   return {
     batchShape: { batch, seqLen },
@@ -34,7 +38,13 @@ export function causalLmObjective(
       const ids = graph.input('ids', 'int64', [batch, seqLen]);
       const targets = graph.input('targets', 'int64', [batch, seqLen]);
       const attentionMask = graph.input('attention_mask', 'int64', [batch, seqLen]);
-      const { logits } = model.forward(pb, { ids, attentionMask });
+      const { logits } = vlm
+        ? vlm.model.forward(pb, {
+            ids,
+            attentionMask,
+            pixelValues: graph.input('pixel_values', 'float32', [batch, ...vlm.imageShape]),
+          })
+        : model.forward(pb, { ids, attentionMask });
       const lossSum = T.crossEntropy(logits, targets, {
         reduction: 'sum',
         ignoreIndex: IGNORE,

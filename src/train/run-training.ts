@@ -5,9 +5,14 @@
  *   <out>/models/<name>/        config.json, model.safetensors, tokenizer files
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  loadPreprocessorConfig,
+  type PreprocessConfig,
+  preprocessImageBytes,
+} from '../data/images/preprocess.ts';
 import { loadTaskSplit, openTask } from '../data/read.ts';
 import type { TaskExample } from '../data/task-format.ts';
 import type { HostTensor } from '../engine/tensor.ts';
@@ -15,15 +20,16 @@ import { componentOf } from '../models/components.ts';
 import { type HfConfig, parseHfConfig } from '../models/hf/configs.ts';
 import { loadModelFolder, type ModelFolder, saveModelFolder } from '../models/hf/model-folder.ts';
 import { buildModel, type LoadedModel } from '../models/hf/registry.ts';
-import type { DecoderLm } from '../models/types.ts';
+import type { DecoderLm, Vlm } from '../models/types.ts';
 import { linePlotSpec, savePlot } from '../report/plot.ts';
 import { loadTokenizer } from '../tokenize/hf-tokenizer.ts';
 import { CharTokenizer, WordTokenizer } from '../tokenize/simple-tokenizer.ts';
 import type { ChatMessage, TextTokenizer } from '../tokenize/types.ts';
+import { writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
-import { ExampleBatcher } from './batcher.ts';
+import { type BatcherOptions, ExampleBatcher } from './batcher.ts';
 import type { TrainConfig } from './config.ts';
-import { chatExample } from './examples.ts';
+import { chatExample, expandImageTokens } from './examples.ts';
 import { readJsonl } from './logging/jsonl-log.ts';
 import { causalLmObjective } from './objective.ts';
 import type { StrategyConfig } from './strategy.ts';
@@ -91,16 +97,33 @@ function prepareTokenizer(
 interface PreparedModel {
   loaded: LoadedModel & { config: HfConfig };
   model: DecoderLm;
+  /** Set for vision-language models. */
+  vlm: Vlm | null;
   /** Pre-trained weights (fine-tuning), or null to initialise from the seed. */
   weights: Map<string, HostTensor> | null;
 }
 
 /** Scratch models get their vocabulary and context length from the tokenizer and data unless the config sets them. */
-function scratchConfig(config: TrainConfig, tokenizer: TextTokenizer): Record<string, unknown> {
+function scratchConfig(config: TrainConfig, tokenizer: TextTokenizer, file: string): Record<string, unknown> {
   const c: Record<string, unknown> = { ...config.model.config };
-  c.vocab_size ??= tokenizer.vocabSize;
-  if (c.model_type === 'gpt2') c.n_positions ??= config.data.seq_len;
-  else c.max_position_embeddings ??= config.data.seq_len;
+  const text = (t: Record<string, unknown>) => {
+    t.vocab_size ??= tokenizer.vocabSize;
+    if (t.model_type === 'gpt2') t.n_positions ??= config.data.seq_len;
+    else t.max_position_embeddings ??= config.data.seq_len;
+    return t;
+  };
+  if (c.model_type !== 'llava') return text(c);
+  if (typeof c.text_config !== 'object' || c.text_config === null)
+    throw new TlabError(`${file}: model.config.text_config: a llava model needs its decoder's config`);
+  c.text_config = text({ ...(c.text_config as Record<string, unknown>) });
+  const image = tokenizer.tokenToId('<image>');
+  if (c.image_token_index === undefined && c.image_token_id === undefined) {
+    if (image === undefined)
+      throw new TlabError(
+        `${file}: model.config.image_token_index: the tokenizer has no <image> token; set the id`,
+      );
+    c.image_token_index = image;
+  }
   return c;
 }
 
@@ -110,39 +133,44 @@ function prepareModel(
   file: string,
   folder: ModelFolder | null,
 ): PreparedModel {
+  let prepared: PreparedModel;
   if (folder) {
-    if (folder.kind !== 'causal-lm') {
+    if (folder.kind !== 'causal-lm' && folder.kind !== 'vlm') {
       throw new TlabError(
-        `${file}: model.from: ${folder.dir} is a ${folder.kind}; this trainer fine-tunes causal language models`,
+        `${file}: model.from: ${folder.dir} is a ${folder.kind}; the trainer fine-tunes language and vision-language models`,
       );
     }
-    if (folder.model.vocabSize < tokenizer.vocabSize) {
-      throw new TlabError(
-        `${file}: the tokenizer has ${tokenizer.vocabSize} tokens but ${folder.dir} embeds only ${folder.model.vocabSize}`,
-      );
+    prepared = {
+      loaded: folder,
+      model: folder.model,
+      vlm: folder.kind === 'vlm' ? folder.model : null,
+      weights: folder.weights,
+    };
+  } else {
+    const hf = parseHfConfig(scratchConfig(config, tokenizer, file), `${file}: model.config`);
+    const loaded = buildModel(hf, hf.model_type === 'llava' ? 'vlm' : 'causal-lm');
+    if (loaded.kind !== 'causal-lm' && loaded.kind !== 'vlm') {
+      throw new TlabError(`${file}: model.config: a ${hf.model_type} is not a language model`);
     }
-    if (folder.model.maxPositions < config.data.seq_len) {
-      throw new TlabError(
-        `${file}: data.seq_len ${config.data.seq_len} exceeds the model's ${folder.model.maxPositions} positions`,
-      );
-    }
-    return { loaded: folder, model: folder.model, weights: folder.weights };
+    prepared = {
+      loaded: { ...loaded, config: hf },
+      model: loaded.model,
+      vlm: loaded.kind === 'vlm' ? loaded.model : null,
+      weights: null,
+    };
   }
-  const hf = parseHfConfig(scratchConfig(config, tokenizer), `${file}: model.config`);
-  const loaded = buildModel(hf, 'causal-lm');
-  if (loaded.kind !== 'causal-lm')
-    throw new TlabError(`${file}: model.config: a ${hf.model_type} is not a language model`);
-  if (loaded.model.vocabSize < tokenizer.vocabSize) {
+  const where = folder ? folder.dir : 'model.config';
+  if (prepared.model.vocabSize < tokenizer.vocabSize) {
     throw new TlabError(
-      `${file}: model.config.vocab_size ${loaded.model.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize}`,
+      `${file}: ${where}: the model embeds ${prepared.model.vocabSize} tokens, the tokenizer has ${tokenizer.vocabSize}`,
     );
   }
-  if (loaded.model.maxPositions < config.data.seq_len) {
+  if (prepared.model.maxPositions < config.data.seq_len) {
     throw new TlabError(
-      `${file}: data.seq_len ${config.data.seq_len} exceeds the model's ${loaded.model.maxPositions} positions`,
+      `${file}: data.seq_len ${config.data.seq_len} exceeds the ${prepared.model.maxPositions} positions of ${where}`,
     );
   }
-  return { loaded: { ...loaded, config: hf }, model: loaded.model, weights: null };
+  return prepared;
 }
 
 function strategyOf(config: TrainConfig): StrategyConfig {
@@ -168,6 +196,45 @@ function toChat(e: TaskExample): ChatMessage[] {
   }));
 }
 
+/** The example's image file (absolute), or undefined; LLaVA-style models take one image per example. */
+function imageOf(e: TaskExample, taskDir: string, file: string): string | undefined {
+  const images = e.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image] : [])));
+  if (images.length > 1) {
+    throw new TlabError(
+      `${file}: data.task: example ${e.uid} has ${images.length} images; the VLM takes one per example`,
+    );
+  }
+  return images.length ? join(taskDir, images[0]) : undefined;
+}
+
+/** A ViT-style processor for a model trained from scratch: resize to the encoder's size, scale to [-1, 1]. */
+function defaultPreprocessor(vlm: Vlm): PreprocessConfig {
+  const size = vlm.encoder.imageSize;
+  return {
+    resize: { height: size, width: size },
+    resample: 3,
+    rescale: 1 / 255,
+    normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  };
+}
+
+/** Preprocesses every distinct image once (they are reused across epochs). */
+async function loadPixels(
+  files: Iterable<string>,
+  config: PreprocessConfig,
+  channels: number,
+): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const f of files) {
+    if (out.has(f)) continue;
+    const t = await preprocessImageBytes(readFileSync(f), config);
+    if (t.channels !== channels)
+      throw new TlabError(`${f}: preprocessed to ${t.channels} channels, the vision tower takes ${channels}`);
+    out.set(f, t.data);
+  }
+  return out;
+}
+
 export async function runTraining(
   config: TrainConfig,
   options: RunTrainingOptions,
@@ -186,24 +253,53 @@ export async function runTraining(
   const tokenizer = prepareTokenizer(config, trainExamples, file, folder);
   const prepared = prepareModel(config, tokenizer, file, folder);
   const { model } = prepared;
+  const vlm = prepared.vlm;
   const tokenize = (examples: readonly TaskExample[]) =>
-    examples.map((e) => chatExample(tokenizer, toChat(e), { trainOn: config.data.train_on, uid: e.uid }));
+    examples.map((e) => {
+      const ex = chatExample(tokenizer, toChat(e), { trainOn: config.data.train_on, uid: e.uid });
+      if (!vlm) return ex;
+      return {
+        ...expandImageTokens(ex, vlm.imageTokenId, vlm.imageTokens),
+        image: imageOf(e, task.dir, file),
+      };
+    });
+  const trainTokens = tokenize(trainExamples);
+  const evalTokens = tokenize(evalExamples);
+  let images: BatcherOptions['images'];
+  let preprocess: PreprocessConfig | null = null;
+  if (vlm) {
+    preprocess = folder?.preprocessorConfig
+      ? loadPreprocessorConfig(folder.preprocessorConfig)
+      : defaultPreprocessor(vlm);
+    const files = [...trainTokens, ...evalTokens].flatMap((e) => (e.image ? [e.image] : []));
+    const pixels = await loadPixels(files, preprocess, vlm.encoder.numChannels);
+    const size = vlm.encoder.imageSize;
+    images = { shape: [vlm.encoder.numChannels, size, size], pixels: (f) => pixels.get(f)! };
+    const got = pixels.values().next().value;
+    if (got && got.length !== vlm.encoder.numChannels * size * size) {
+      throw new TlabError(
+        `${file}: images preprocess to ${got.length / vlm.encoder.numChannels} pixels per channel, the vision tower takes ${size}x${size}`,
+      );
+    }
+  }
   const t = config.training;
   const micro = t.micro_batch_size ?? t.batch_size;
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
-  const trainSource = new ExampleBatcher(tokenize(trainExamples), {
+  const trainSource = new ExampleBatcher(trainTokens, {
     batchSize: micro,
     seqLen: config.data.seq_len,
     seed: config.seed,
     padId,
+    images,
   });
-  const evalSource = evalExamples.length
-    ? new ExampleBatcher(tokenize(evalExamples), {
+  const evalSource = evalTokens.length
+    ? new ExampleBatcher(evalTokens, {
         batchSize: micro,
         seqLen: config.data.seq_len,
         seed: config.seed,
         padId,
         ordered: true,
+        images,
       })
     : null;
   const fingerprint = createHash('sha256')
@@ -228,11 +324,17 @@ export async function runTraining(
   const result: TrainResult = await train({
     checkpointDir: runDirs.checkpoints,
     logDir: runDirs.logs,
-    objective: causalLmObjective(model, micro, config.data.seq_len, t.label_smoothing),
+    objective: causalLmObjective(
+      model,
+      micro,
+      config.data.seq_len,
+      t.label_smoothing,
+      vlm && images ? { model: vlm, imageShape: images.shape } : null,
+    ),
     initialWeights: prepared.weights,
     allowInit: (name) => name.includes('.lora_'),
     componentOf,
-    componentPrefixes: COMPONENT_PREFIXES,
+    componentPrefixes: vlm ? COMPONENT_PREFIXES : { decoder: '' },
     train: trainSource,
     eval: evalSource
       ? { source: evalSource, batches: Math.min(t.eval_batches, evalSource.batchesPerEpoch) }
@@ -270,6 +372,7 @@ export async function runTraining(
       result,
       tokenizer,
       config.tokenizer.path ?? config.model.from ?? null,
+      preprocess,
     );
   const plot = await plotLearningCurve(runDirs.logs, config.name);
   const trainLosses = result.losses;
@@ -290,14 +393,17 @@ function saveModelDir(
   result: TrainResult,
   tokenizer: TextTokenizer,
   from: string | null,
+  preprocess: PreprocessConfig | null,
 ): void {
   const saver = tokenizer as TextTokenizer & { save?: (d: string) => void };
   let filesFrom = from;
   let scratch: string | null = null;
   if (!from && saver.save) {
-    // A tokenizer built from the data: write it where saveModelFolder copies auxiliary files from.
+    // A tokenizer built from the data (and a new VLM's processor): written where saveModelFolder copies
+    // auxiliary files from.
     scratch = mkdtempSync(join(tmpdir(), 'tlab-tokenizer-'));
     saver.save(scratch);
+    if (preprocess) writeJsonAtomic(join(scratch, 'preprocessor_config.json'), preprocessorJson(preprocess));
     filesFrom = scratch;
   }
   try {
@@ -305,6 +411,23 @@ function saveModelDir(
   } finally {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The Hugging Face preprocessor_config.json fields of a fixed-size processor. */
+function preprocessorJson(p: PreprocessConfig): Record<string, unknown> {
+  const size =
+    p.resize && 'height' in p.resize ? { height: p.resize.height, width: p.resize.width } : undefined;
+  return {
+    image_processor_type: 'ViTImageProcessor',
+    do_resize: Boolean(p.resize),
+    ...(size ? { size } : {}),
+    resample: p.resample,
+    do_rescale: p.rescale !== undefined,
+    rescale_factor: p.rescale ?? 1 / 255,
+    do_normalize: Boolean(p.normalize),
+    image_mean: p.normalize?.mean ?? [0.5, 0.5, 0.5],
+    image_std: p.normalize?.std ?? [0.5, 0.5, 0.5],
+  };
 }
 
 /** loss.png / loss.svg from metrics.jsonl: training loss and evaluation loss against the step. */

@@ -47,11 +47,12 @@ export function loraFor(
     .map(([c]) => componentPrefixes[c] ?? c);
   const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const restricted = targets.flatMap((t) =>
-    prefixes.map((p) =>
-      typeof t === 'string'
-        ? new RegExp(`^${escaped(p)}\\.(.*\\.)?${escaped(t)}$`)
-        : new RegExp(`^${escaped(p)}\\.${t.source.replace(/^\^/, '')}`),
-    ),
+    prefixes.map((p) => {
+      const head = p ? `^${escaped(p)}\\.` : '^';
+      return typeof t === 'string'
+        ? new RegExp(`${head}(.*\\.)?${escaped(t)}$`)
+        : new RegExp(`${head}(.*\\.)?(${t.source.replace(/^\^/, '')})`);
+    }),
   );
   return { ...lora, targets: restricted };
 }
