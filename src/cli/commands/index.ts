@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerBookmarkCommands } from './bookmark.ts';
 import { registerDataCommands } from './data.ts';
+import { registerExportCommand } from './export.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerMetricsCommands } from './metrics.ts';
 import { registerQuickstartCommand } from './quickstart.ts';
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerGenerateCommand(program);
   registerTrainCommands(program);
   registerQuickstartCommand(program);
+  registerExportCommand(program);
 }
