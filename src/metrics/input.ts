@@ -37,12 +37,21 @@ export function encodeLabels(
   const fname = options.names?.features ?? 'features';
   if (labels.length !== rows)
     throw new TlabError(`${name} has ${labels.length} rows but ${fname} has ${rows}`);
-  const seen = new Map<number, number>();
+  let lo = Infinity;
+  let hi = -Infinity;
   for (let i = 0; i < labels.length; i++) {
     const v = labels[i];
     if (!Number.isInteger(v)) throw new TlabError(`${name}: row ${i} is ${v}, labels must be integers`);
-    seen.set(v, (seen.get(v) ?? 0) + 1);
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
+  // labels in a modest range (the usual 0..C-1) are counted in an array; a Map serves the rest
+  const dense = rows > 0 && hi - lo < 1 << 20 ? new Int32Array(hi - lo + 1) : null;
+  const seen = new Map<number, number>();
+  if (dense) {
+    for (let i = 0; i < rows; i++) dense[labels[i] - lo]++;
+    for (let v = 0; v < dense.length; v++) if (dense[v] > 0) seen.set(v + lo, dense[v]);
+  } else for (let i = 0; i < rows; i++) seen.set(labels[i], (seen.get(labels[i]) ?? 0) + 1);
   const classes = [...seen.keys()].sort((a, b) => a - b);
   if (options.numClasses !== undefined) {
     const c = options.numClasses;
@@ -54,13 +63,19 @@ export function encodeLabels(
   }
   if (classes.length < 2)
     throw new TlabError(`${name}: needs at least 2 classes, found ${classes.length} (${classes.join(', ')})`);
-  const index = new Map(classes.map((v, i) => [v, i]));
   const y = new Int32Array(rows);
   const counts = new Int32Array(classes.length);
-  for (let i = 0; i < rows; i++) {
-    y[i] = index.get(labels[i]) as number;
-    counts[y[i]]++;
+  if (dense) {
+    const index = new Int32Array(dense.length);
+    classes.forEach((v, i) => {
+      index[v - lo] = i;
+    });
+    for (let i = 0; i < rows; i++) y[i] = index[labels[i] - lo];
+  } else {
+    const index = new Map(classes.map((v, i) => [v, i]));
+    for (let i = 0; i < rows; i++) y[i] = index.get(labels[i]) as number;
   }
+  for (let i = 0; i < rows; i++) counts[y[i]]++;
   return { y, numClasses: classes.length, classes, counts };
 }
 

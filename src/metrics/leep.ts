@@ -34,58 +34,89 @@ export function softmaxRows(m: Matrix): Matrix {
 
 /** Checks that every row is a probability distribution; names the first bad row. */
 export function checkProbabilities(p: Matrix, names: InputNames = {}, tolerance = 1e-4): void {
-  const name = names.sourceProbs ?? 'source probabilities';
-  for (let i = 0; i < p.rows; i++) {
+  const { rows, cols, data } = p;
+  for (let i = 0; i < rows; i++) {
+    const r = i * cols;
     let s = 0;
-    for (let k = 0; k < p.cols; k++) {
-      const v = p.data[i * p.cols + k];
-      if (!Number.isFinite(v))
-        throw new TlabError(`${name}: row ${i} contains ${Number.isNaN(v) ? 'NaN' : 'an infinite value'}`);
-      if (v < 0)
-        throw new TlabError(
-          `${name}: row ${i} has a negative probability (${v}); pass logits with the logits option`,
-        );
+    let bad = false;
+    for (let k = 0; k < cols; k++) {
+      const v = data[r + k];
       s += v;
+      bad ||= !(v >= 0 && v < Infinity); // NaN, ±Infinity or negative; the row is then re-read for the message
     }
-    if (Math.abs(s - 1) > tolerance)
+    if (bad || Math.abs(s - 1) > tolerance) probabilityRowError(data.subarray(r, r + cols), i, s, names);
+  }
+}
+
+function probabilityRowError(row: Float64Array, i: number, s: number, names: InputNames): never {
+  const name = names.sourceProbs ?? 'source probabilities';
+  for (const v of row) {
+    if (!Number.isFinite(v))
+      throw new TlabError(`${name}: row ${i} contains ${Number.isNaN(v) ? 'NaN' : 'an infinite value'}`);
+    if (v < 0)
       throw new TlabError(
-        `${name}: row ${i} sums to ${s.toPrecision(6)}, not 1; probabilities are needed (softmax the logits, or pass them as logits)`,
+        `${name}: row ${i} has a negative probability (${v}); pass logits with the logits option`,
       );
   }
+  throw new TlabError(
+    `${name}: row ${i} sums to ${s.toPrecision(6)}, not 1; probabilities are needed (softmax the logits, or pass them as logits)`,
+  );
 }
 
 /** LEEP = (1/N) Σ_i ln Σ_z P̂(y_i|z) θ_iz; ≤ 0, 0 for a deterministic source→target map. */
 export function leep(sourceProbs: Matrix, labels: ArrayLike<number>, options: LeepOptions = {}): number {
   const theta = options.logits ? softmaxRows(sourceProbs) : sourceProbs;
-  checkProbabilities(theta, { sourceProbs: options.names?.sourceProbs, ...options.names }, options.tolerance);
   const names = { ...options.names, features: options.names?.sourceProbs ?? 'source probabilities' };
   const enc = encodeLabels(labels, theta.rows, { ...options, names });
-  return leepEncoded(theta, enc.y, enc.numClasses);
+  // one pass validates the rows (as checkProbabilities) and accumulates the joint: θ is read twice, not three times
+  const { rows: n, cols: cs, data } = theta;
+  const tolerance = options.tolerance ?? 1e-4;
+  const joint = new Float64Array(enc.numClasses * cs);
+  for (let i = 0; i < n; i++) {
+    const r = i * cs;
+    const o = enc.y[i] * cs;
+    let s = 0;
+    let bad = false;
+    for (let z = 0; z < cs; z++) {
+      const v = data[r + z];
+      s += v;
+      bad ||= !(v >= 0 && v < Infinity);
+      joint[o + z] += v;
+    }
+    if (bad || Math.abs(s - 1) > tolerance)
+      probabilityRowError(data.subarray(r, r + cs), i, s, { sourceProbs: options.names?.sourceProbs });
+  }
+  return leepFromJoint(theta, enc.y, enc.numClasses, joint);
 }
 
 /** LEEP on already validated probabilities and 0..C-1 labels. */
 export function leepEncoded(theta: Matrix, y: Int32Array, ct: number): number {
-  const n = theta.rows;
-  const cs = theta.cols;
+  const { rows: n, cols: cs, data } = theta;
   const joint = new Float64Array(ct * cs);
   for (let i = 0; i < n; i++) {
     const r = i * cs;
     const o = y[i] * cs;
-    for (let z = 0; z < cs; z++) joint[o + z] += theta.data[r + z];
+    for (let z = 0; z < cs; z++) joint[o + z] += data[r + z];
   }
-  for (let k = 0; k < joint.length; k++) joint[k] /= n;
+  return leepFromJoint(theta, y, ct, joint);
+}
+
+/** LEEP from θ and N·P(y, z) (row y, column z). */
+function leepFromJoint(theta: Matrix, y: Int32Array, ct: number, joint: Float64Array): number {
+  const { rows: n, cols: cs, data } = theta;
   const pz = new Float64Array(cs);
   for (let c = 0; c < ct; c++) for (let z = 0; z < cs; z++) pz[z] += joint[c * cs + z];
-  const cond = new Float64Array(ct * cs); // P(y|z), 0 where P(z) = 0
+  const cond = new Float64Array(ct * cs); // P(y|z) = joint/pz (the 1/N cancels), 0 where P(z) = 0
   for (let c = 0; c < ct; c++)
     for (let z = 0; z < cs; z++) cond[c * cs + z] = pz[z] > 0 ? joint[c * cs + z] / pz[z] : 0;
   let total = 0;
+  const floor = -Math.log(ct);
   for (let i = 0; i < n; i++) {
     const r = i * cs;
     const o = y[i] * cs;
     let eep = 0;
-    for (let z = 0; z < cs; z++) eep += theta.data[r + z] * cond[o + z];
-    total += eep > 0 ? Math.log(eep) : -Math.log(ct);
+    for (let z = 0; z < cs; z++) eep += data[r + z] * cond[o + z];
+    total += eep > 0 ? Math.log(eep) : floor;
   }
   return total / n;
 }
