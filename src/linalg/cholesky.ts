@@ -1,7 +1,8 @@
 /** Cholesky factorisation of symmetric positive-definite matrices, triangular solves and log-determinants. */
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
-import { trailingUpdate } from './products.ts';
+import { type Program, run } from './ort-runtime.ts';
+import { trailingUpdate, useOrt } from './products.ts';
 
 /** Lower-triangular L with A = L Lᵀ (reads the lower triangle of A). Throws if A is not positive definite. */
 export function cholesky(a: Matrix): Matrix {
@@ -54,10 +55,59 @@ function factorBlock(t: Float64Array, m: number, kb: number, l: Float64Array, of
   }
 }
 
+const panelProgram = (): Program => ({
+  nodes: [
+    { op: 'Slice', inputs: ['T', 'panelStart', 'panelEnd'], outputs: ['A21'] },
+    { op: 'MatMul', inputs: ['A21', 'Linv'], outputs: ['L21'] },
+    { op: 'Slice', inputs: ['T', 'restStart', 'restEnd'], outputs: ['A22'] },
+    {
+      op: 'Gemm',
+      inputs: ['L21', 'L21', 'A22'],
+      outputs: ['Z'],
+      ints: { transB: 1 },
+      floats: { alpha: -1, beta: 1 },
+    },
+  ],
+  inputs: [
+    { name: 'T', type: 'float64', dims: ['m', 'm'] },
+    { name: 'Linv', type: 'float64', dims: ['k', 'k'] },
+    { name: 'panelStart', type: 'int64', dims: [2] },
+    { name: 'panelEnd', type: 'int64', dims: [2] },
+    { name: 'restStart', type: 'int64', dims: [2] },
+    { name: 'restEnd', type: 'int64', dims: [2] },
+  ],
+  outputs: [
+    { name: 'L21', type: 'float64', dims: ['p', 'k'] },
+    { name: 'Z', type: 'float64', dims: ['p', 'p'] },
+  ],
+});
+
+/** (L⁻¹)ᵀ of the row-major kb×kb lower-triangular `l`, row-major. */
+function inverseTransposed(l: Float64Array, kb: number): Float64Array {
+  const inv = new Float64Array(kb * kb); // lower L⁻¹ by forward substitution on the columns of I
+  for (let c = 0; c < kb; c++)
+    for (let i = c; i < kb; i++) {
+      let s = i === c ? 1 : 0;
+      for (let q = c; q < i; q++) s -= l[i * kb + q] * inv[q * kb + c];
+      inv[i * kb + c] = s / l[i * kb + i];
+    }
+  const out = new Float64Array(kb * kb);
+  for (let i = 0; i < kb; i++) for (let j = 0; j < kb; j++) out[i * kb + j] = inv[j * kb + i];
+  return out;
+}
+
+const int2 = (a: number, b: number) => ({
+  type: 'int64' as const,
+  data: BigInt64Array.of(BigInt(a), BigInt(b)),
+  dims: [2],
+});
+
 /**
- * Blocked right-looking Cholesky: a kb-wide panel in JS (diagonal block, then the rows below it by forward
- * substitution), and the trailing update A22 − L21 L21ᵀ, which holds almost all the flops, through onnxruntime's
- * Gemm when it is large (products.ts `trailingUpdate`). Same result as `cholesky` up to rounding.
+ * Blocked right-looking Cholesky. Per panel of kb columns: the diagonal block in JS, then, when the trailing
+ * matrix is large, one onnxruntime call for the rest: L21 = A21 L11⁻ᵀ (a product with the explicit inverse of
+ * the small triangular factor, not a substitution, so it is one Gemm) and A22 − L21 L21ᵀ, written into a
+ * pre-allocated buffer. Small trailing matrices stay in JS (forward substitution, products.ts
+ * `trailingUpdate`). Same result as `cholesky` up to rounding.
  */
 export async function choleskyBlocked(a: Matrix, block = 64): Promise<Matrix> {
   if (a.rows !== a.cols) throw new TlabError(`cholesky: matrix must be square, got [${a.rows}, ${a.cols}]`);
@@ -74,19 +124,40 @@ export async function choleskyBlocked(a: Matrix, block = 64): Promise<Matrix> {
     for (let i = 0; i < kb; i++) for (let j = 0; j <= i; j++) L[(k0 + i) * n + k0 + j] = l11[i * kb + j];
     if (m === kb) break;
     const p = m - kb;
-    const l21 = new Float64Array(p * kb);
-    for (let r = 0; r < p; r++) {
-      const tr = (kb + r) * m;
-      const xr = r * kb;
-      for (let j = 0; j < kb; j++) {
-        const rj = j * kb;
-        let s = t[tr + j];
-        for (let q = 0; q < j; q++) s -= l21[xr + q] * l11[rj + q];
-        l21[xr + j] = s / l11[rj + j];
+    let next: Float64Array;
+    let l21: Float64Array;
+    if (useOrt(p * p * kb, true)) {
+      const z = spare.subarray(0, p * p);
+      const out = await run(
+        'cholesky-panel',
+        panelProgram,
+        {
+          T: { type: 'float64', data: t.subarray(0, m * m), dims: [m, m] },
+          Linv: { type: 'float64', data: inverseTransposed(l11.subarray(0, kb * kb), kb), dims: [kb, kb] },
+          panelStart: int2(kb, 0),
+          panelEnd: int2(m, kb),
+          restStart: int2(kb, kb),
+          restEnd: int2(m, m),
+        },
+        { Z: { data: z, dims: [p, p] } },
+      );
+      l21 = out.L21.data as Float64Array;
+      next = z;
+    } else {
+      l21 = new Float64Array(p * kb);
+      for (let r = 0; r < p; r++) {
+        const tr = (kb + r) * m;
+        const xr = r * kb;
+        for (let j = 0; j < kb; j++) {
+          const rj = j * kb;
+          let s = t[tr + j];
+          for (let q = 0; q < j; q++) s -= l21[xr + q] * l11[rj + q];
+          l21[xr + j] = s / l11[rj + j];
+        }
       }
-      L.set(l21.subarray(xr, xr + kb), (k0 + kb + r) * n + k0);
+      next = await trailingUpdate(t, m, kb, l21, l21, kb, spare);
     }
-    const next = await trailingUpdate(t, m, kb, l21, l21, kb, spare);
+    for (let r = 0; r < p; r++) L.set(l21.subarray(r * kb, (r + 1) * kb), (k0 + kb + r) * n + k0);
     spare = t === a.data ? new Float64Array(spare.length) : t;
     t = next;
     m = p;
@@ -107,39 +178,54 @@ export function logdetSpd(a: Matrix): number {
   return logdetCholesky(cholesky(a));
 }
 
+/** B (n×m row-major) as m contiguous columns, so each substitution below runs along rows of L. */
+function columnsOf(b: Matrix): Float64Array {
+  const { rows: n, cols: m, data } = b;
+  const x = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) x[c * n + i] = data[i * m + c];
+  return x;
+}
+
+function fromColumns(x: Float64Array, n: number, m: number): Matrix {
+  const out = matrix(n, m);
+  for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) out.data[i * m + c] = x[c * n + i];
+  return out;
+}
+
 /** Solves L X = B (forward substitution) for lower-triangular L; B is n×m. */
 export function solveLower(l: Matrix, b: Matrix): Matrix {
   const n = l.rows;
   const m = b.cols;
-  const x = b.data.slice();
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let k = 0; k < i; k++) {
-      const lik = l.data[ri + k];
-      if (lik === 0) continue;
-      for (let c = 0; c < m; c++) x[i * m + c] -= lik * x[k * m + c];
+  const L = l.data;
+  const x = columnsOf(b);
+  for (let c = 0; c < m; c++) {
+    const o = c * n;
+    for (let i = 0; i < n; i++) {
+      const ri = i * n;
+      let s = x[o + i];
+      for (let k = 0; k < i; k++) s -= L[ri + k] * x[o + k]; // row i of L · the solved part
+      x[o + i] = s / L[ri + i];
     }
-    const inv = 1 / l.data[ri + i];
-    for (let c = 0; c < m; c++) x[i * m + c] *= inv;
   }
-  return matrix(n, m, x);
+  return fromColumns(x, n, m);
 }
 
 /** Solves Lᵀ X = B (back substitution) for lower-triangular L; B is n×m. */
 export function solveUpperT(l: Matrix, b: Matrix): Matrix {
   const n = l.rows;
   const m = b.cols;
-  const x = b.data.slice();
-  for (let i = n - 1; i >= 0; i--) {
-    const inv = 1 / l.data[i * n + i];
-    for (let c = 0; c < m; c++) x[i * m + c] *= inv;
-    for (let k = 0; k < i; k++) {
-      const lik = l.data[i * n + k];
-      if (lik === 0) continue;
-      for (let c = 0; c < m; c++) x[k * m + c] -= lik * x[i * m + c];
+  const L = l.data;
+  const x = columnsOf(b);
+  for (let c = 0; c < m; c++) {
+    const o = c * n;
+    for (let i = n - 1; i >= 0; i--) {
+      const ri = i * n;
+      const xi = x[o + i] / L[ri + i];
+      x[o + i] = xi;
+      for (let k = 0; k < i; k++) x[o + k] -= L[ri + k] * xi; // column i of Lᵀ is row i of L
     }
   }
-  return matrix(n, m, x);
+  return fromColumns(x, n, m);
 }
 
 /** Solves A X = B for symmetric positive-definite A. */

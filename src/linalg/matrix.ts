@@ -91,14 +91,13 @@ export function columnMeans(m: Matrix): Float64Array {
 
 /** m with each column's mean subtracted (a new matrix). */
 export function centerColumns(m: Matrix, mean: Float64Array = columnMeans(m)): Matrix {
-  const out = matrix(m.rows, m.cols, m.data.slice());
-  const { rows, cols } = m;
-  const d = out.data;
+  const { rows, cols, data } = m;
+  const d = new Float64Array(rows * cols); // one pass (no copy-then-subtract)
   for (let i = 0; i < rows; i++) {
     const r = i * cols;
-    for (let j = 0; j < cols; j++) d[r + j] -= mean[j];
+    for (let j = 0; j < cols; j++) d[r + j] = data[r + j] - mean[j];
   }
-  return out;
+  return { rows, cols, data: d };
 }
 
 export function scale(m: Matrix, s: number): Matrix {

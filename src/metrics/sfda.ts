@@ -15,23 +15,39 @@ interface Fit {
 
 function classMeans(x: Matrix, y: Int32Array, counts: Int32Array): Float64Array {
   const c = counts.length;
-  const d = x.cols;
+  const { rows, cols: d, data } = x;
   const means = new Float64Array(c * d);
-  for (let i = 0; i < x.rows; i++) for (let j = 0; j < d; j++) means[y[i] * d + j] += x.data[i * d + j];
+  for (let i = 0; i < rows; i++) {
+    const r = i * d;
+    const o = y[i] * d;
+    for (let j = 0; j < d; j++) means[o + j] += data[r + j];
+  }
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) means[k * d + j] /= counts[k];
   return means;
 }
 
-async function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: number): Promise<Fit> {
+/**
+ * One LDA fit. `scratch` (N×D) receives the within-class centred rows, so the two fits share one buffer.
+ */
+async function fit(
+  x: Matrix,
+  y: Int32Array,
+  counts: Int32Array,
+  scratch: Float64Array,
+  lambdaIn?: number,
+): Promise<Fit> {
   const n = x.rows;
   const d = x.cols;
   const c = counts.length;
   const means = classMeans(x, y, counts);
   // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram)
-  const xw = matrix(n, d);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < d; j++) xw.data[i * d + j] = x.data[i * d + j] - means[y[i] * d + j];
-  const sw = (await gram(xw)).data;
+  const X = x.data;
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const o = y[i] * d;
+    for (let j = 0; j < d; j++) scratch[r + j] = X[r + j] - means[o + j];
+  }
+  const sw = (await gram({ rows: n, cols: d, data: scratch })).data;
   for (let k = 0; k < sw.length; k++) sw[k] /= n;
   let lambda = lambdaIn;
   if (lambda === undefined) {
@@ -39,8 +55,9 @@ async function fit(x: Matrix, y: Int32Array, counts: Int32Array, lambdaIn?: numb
     const mul = (v: Float64Array) => {
       const out = new Float64Array(d);
       for (let a = 0; a < d; a++) {
+        const r = a * d;
         let s = 0;
-        for (let b = 0; b < d; b++) s += sw[a * d + b] * v[b];
+        for (let b = 0; b < d; b++) s += sw[r + b] * v[b];
         out[a] = s;
       }
       return out;
@@ -113,7 +130,8 @@ export async function sfda(
   const { labels: enc } = prepare(features, labels, options);
   const { y, counts, numClasses: c } = enc;
   const d = features.cols;
-  const first = await fit(features, y, counts);
+  const scratch = new Float64Array(features.rows * d);
+  const first = await fit(features, y, counts, scratch);
   const p = first.probs;
   // the reference softmaxes the probabilities a second time ("soften")
   for (let i = 0; i < features.rows; i++) {
@@ -124,16 +142,19 @@ export async function sfda(
   const means = classMeans(features, y, counts);
   const total = new Float64Array(d);
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) total[j] += means[k * d + j];
+  const others = new Float64Array(c * d); // mean of the other classes' means
+  for (let k = 0; k < c; k++)
+    for (let j = 0; j < d; j++) others[k * d + j] = (total[j] - means[k * d + j]) / (c - 1);
   const mixed = matrix(features.rows, d);
+  const F = features.data;
+  const M = mixed.data;
   for (let i = 0; i < features.rows; i++) {
-    const k = y[i];
-    const pc = p[i * c + k];
-    for (let j = 0; j < d; j++) {
-      const others = (total[j] - means[k * d + j]) / (c - 1);
-      mixed.data[i * d + j] = pc * features.data[i * d + j] + (1 - pc) * others;
-    }
+    const o = y[i] * d;
+    const r = i * d;
+    const pc = p[i * c + y[i]];
+    for (let j = 0; j < d; j++) M[r + j] = pc * F[r + j] + (1 - pc) * others[o + j];
   }
-  const second = await fit(mixed, y, counts, first.lambda);
+  const second = await fit(mixed, y, counts, scratch, first.lambda);
   let s = 0;
   for (let i = 0; i < features.rows; i++) s += second.probs[i * c + y[i]];
   return s / features.rows;
