@@ -51,6 +51,8 @@ export interface TrainingRunSummary {
   steps: number;
   resumedFrom: number;
   trainLoss: number | null;
+  /** Seconds in training steps this session (no compilation, evaluation or checkpoints). */
+  stepSeconds: number;
   eval: { step: number; loss: number; accuracy: number } | null;
   paths: { checkpoints: string; logs: string; model: string; plot: string | null };
 }
@@ -380,6 +382,7 @@ export async function runTraining(
     name: config.name,
     steps: result.step,
     resumedFrom: result.resumedFrom,
+    stepSeconds: result.stepSeconds,
     trainLoss: trainLosses.length ? trainLosses[trainLosses.length - 1] : null,
     eval: result.evals.length ? result.evals[result.evals.length - 1] : null,
     paths: { ...runDirs, plot },

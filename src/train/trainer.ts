@@ -84,6 +84,8 @@ export interface TrainResult {
   /** Full weights with LoRA merged into the base (what an exported model needs). */
   mergedWeights: Map<string, HostTensor>;
   checkpoint: string | null;
+  /** Seconds spent in training steps this session (no compilation, evaluation or checkpointing). */
+  stepSeconds: number;
 }
 
 export async function train(options: TrainerOptions): Promise<TrainResult> {
@@ -180,6 +182,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     silent: options.quiet,
   });
   const losses: number[] = [];
+  let stepSeconds = 0;
   const evals: TrainResult['evals'] = [];
   let savedPath: string | null = checkpoint?.dir ?? null;
   let savedStep = checkpoint ? state.step : -1;
@@ -247,7 +250,9 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
             : { data: batches[0], lr: plan.baseLrs.map((lr) => lr * mult) },
         );
       }
+      const t0 = performance.now();
       const r = await step.run(store, feeds, state.step);
+      stepSeconds += (performance.now() - t0) / 1000;
       if (!r.committed) {
         const bad = r.losses.findIndex((l, i) => !Number.isFinite(l) || !Number.isFinite(r.gradNorms[i]));
         throw new TlabError(
@@ -296,6 +301,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     weights: all,
     mergedWeights: merged,
     checkpoint: savedPath,
+    stepSeconds,
   };
 }
 
