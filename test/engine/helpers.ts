@@ -1,16 +1,11 @@
 /** Shared test helpers: a seeded PRNG and random host tensors. */
 import type { HostTensor } from '../../src/engine/tensor.ts';
 import { numel } from '../../src/engine/tensor.ts';
+import { Rng } from '../../src/util/random.ts';
 
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Standard normal samples (Box–Muller). */

@@ -2,6 +2,8 @@
  * Finite-difference gradient checking through onnxruntime: the function's VJP graph is compared with central
  * differences of the forward graph, both run in float64 (or float32 for ops without float64 kernels).
  */
+
+import { Rng } from '../../util/random.ts';
 import type { DType } from '../dtype.ts';
 import { Graph, type Value } from '../ir/graph.ts';
 import { constant } from '../ops/creation.ts';
@@ -27,17 +29,6 @@ export interface GradcheckReport {
   numeric: Float64Array[];
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Checks d/dx Σ r ⊙ f(x) for a fixed random r. `build` receives the graph inputs (the float inputs first, then the
  * constants) and returns f's output.
@@ -53,12 +44,12 @@ export async function gradcheck(
   const g = new Graph();
   const vals = all.map((t, i) => g.input(`x${i}`, t.dtype, t.shape));
   const out = build(vals);
-  const rand = mulberry32(1234);
+  const rand = new Rng(1234);
   const r = constant(
     g,
     out.dtype,
     out.shape,
-    Array.from({ length: out.size }, () => rand() * 2 - 1),
+    Array.from({ length: out.size }, () => rand.next() * 2 - 1),
   );
   const loss = reduceSum(mul(out, r));
   const wrtIdx = options.wrt ?? inputs.map((_, i) => i);

@@ -224,18 +224,93 @@ function allFinite(values: readonly number[]): boolean {
   return values.every(Number.isFinite);
 }
 
-export class TrainStep implements Stepper {
+/** What both kinds of compiled step know about their inputs and outputs. */
+interface StepLayout {
+  paramNames: readonly string[];
+  stateNames: readonly string[];
+  stateTypes: ReadonlyMap<string, TensorType>;
+  dataInputs: ReadonlyMap<string, TensorType>;
+  groups: readonly ParamGroup[];
+  metricNames: readonly string[];
+  floatType: DType;
+}
+
+function layoutOf(
+  spec: TrainStepSpec,
+  paramNames: string[],
+  upd: UpdateGraph,
+  dataInputs: Map<string, TensorType>,
+  plan: GroupPlan,
+  floatType: DType,
+): StepLayout {
+  return {
+    paramNames,
+    stateNames: upd.stateNames,
+    stateTypes: upd.stateTypes,
+    dataInputs,
+    groups: plan.groups,
+    metricNames: Object.keys(spec.metrics ?? {}),
+    floatType,
+  };
+}
+
+abstract class StepperBase implements Stepper {
+  abstract readonly stepsPerRun: number;
+  readonly paramNames: readonly string[];
+  readonly stateNames: readonly string[];
+  readonly dataInputs: ReadonlyMap<string, TensorType>;
+  readonly groups: readonly ParamGroup[];
+  protected readonly stateTypes: ReadonlyMap<string, TensorType>;
+  protected readonly metricNames: readonly string[];
+  protected readonly floatType: DType;
+
+  constructor(layout: StepLayout) {
+    ({
+      paramNames: this.paramNames,
+      stateNames: this.stateNames,
+      stateTypes: this.stateTypes,
+      dataInputs: this.dataInputs,
+      groups: this.groups,
+      metricNames: this.metricNames,
+      floatType: this.floatType,
+    } = layout);
+  }
+
+  /** Adds zero-initialised optimizer state for every parameter that has none in the store. */
+  initState(store: ParameterStore): void {
+    for (const name of this.stateNames) {
+      if (!store.has(name)) {
+        const type = this.stateTypes.get(name)!;
+        store.set(name, zeros(type.dtype, type.shape));
+      }
+    }
+  }
+
+  /** Moves the run's new parameters and state into the store, unless a loss or norm is not finite. */
+  protected commit(
+    store: ParameterStore,
+    result: StepResult,
+    fetch: (name: string) => HostTensor,
+  ): StepResult {
+    if (allFinite(result.losses) && allFinite(result.gradNorms)) {
+      for (const name of [...this.paramNames, ...this.stateNames]) store.set(name, fetch(`new.${name}`));
+      result.committed = true;
+    }
+    return result;
+  }
+
+  abstract run(store: ParameterStore, steps: readonly StepFeed[], stepsDone: number): Promise<StepResult>;
+  abstract release(): Promise<void>;
+}
+
+export class TrainStep extends StepperBase {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly stepsPerRun: number,
-    readonly paramNames: readonly string[],
-    readonly stateNames: readonly string[],
-    readonly stateTypes: ReadonlyMap<string, TensorType>,
-    readonly dataInputs: ReadonlyMap<string, TensorType>,
-    readonly groups: readonly ParamGroup[],
-    readonly metricNames: readonly string[],
-    private readonly floatType: DType,
-  ) {}
+    layout: StepLayout,
+  ) {
+    super(layout);
+  }
 
   /** Compiles the step; with microBatches > 1 returns an accumulating stepper (two programs). */
   static async compile(
@@ -264,22 +339,7 @@ export class TrainStep implements Stepper {
         ? lowerGraph(graph, { outputs, bind: frozen, name: 'train_step', keepUnusedInputs: false })
         : lowerLoop(graph, outputs, frozen, paramNames, upd.stateNames, [...dataInputs.keys(), ...PER_STEP]);
     const session = await createSession(encodeModel(wrapModel(onnx)), spec);
-    return new TrainStep(
-      session,
-      k,
-      paramNames,
-      upd.stateNames,
-      upd.stateTypes,
-      dataInputs,
-      plan.groups,
-      Object.keys(spec.metrics ?? {}),
-      loss.dtype,
-    );
-  }
-
-  /** Adds zero-initialised optimizer state for every parameter that has none in the store. */
-  initState(store: ParameterStore): void {
-    initStateIn(store, this.stateNames, this.stateTypes);
+    return new TrainStep(session, k, layoutOf(spec, paramNames, upd, dataInputs, plan, loss.dtype));
   }
 
   /**
@@ -335,12 +395,7 @@ export class TrainStep implements Stepper {
       committed: false,
     };
     for (const m of this.metricNames) result.metrics[m] = values(`metric.${m}`);
-    if (allFinite(result.losses) && allFinite(result.gradNorms)) {
-      for (const name of [...this.paramNames, ...this.stateNames])
-        store.set(name, fromOrtTensor(name, out[`new.${name}`]));
-      result.committed = true;
-    }
-    return result;
+    return this.commit(store, result, (name) => fromOrtTensor(name, out[name]));
   }
 
   async release(): Promise<void> {
@@ -366,38 +421,21 @@ function checkLrs(s: StepFeed, groups: readonly ParamGroup[]): void {
   }
 }
 
-function initStateIn(
-  store: ParameterStore,
-  names: readonly string[],
-  types: ReadonlyMap<string, TensorType>,
-): void {
-  for (const name of names) {
-    if (!store.has(name)) {
-      const type = types.get(name)!;
-      store.set(name, zeros(type.dtype, type.shape));
-    }
-  }
-}
-
 /**
  * Gradient accumulation: a forward+backward program runs once per micro-batch (so activations of only one
  * micro-batch are alive at a time), gradients of the summed loss are added on the host, and an update program
  * applies Σ grad / Σ count — the exact mean over the whole batch, however its items split into micro-batches.
  */
-class AccumulatingTrainStep implements Stepper {
+class AccumulatingTrainStep extends StepperBase {
   readonly stepsPerRun = 1;
 
   private constructor(
     private readonly gradProgram: ort.InferenceSession,
     private readonly applyProgram: ort.InferenceSession,
-    readonly paramNames: readonly string[],
-    readonly stateNames: readonly string[],
-    private readonly stateTypes: ReadonlyMap<string, TensorType>,
-    readonly dataInputs: ReadonlyMap<string, TensorType>,
-    readonly groups: readonly ParamGroup[],
-    private readonly metricNames: readonly string[],
-    private readonly floatType: DType,
-  ) {}
+    layout: StepLayout,
+  ) {
+    super(layout);
+  }
 
   static async compile(spec: TrainStepSpec): Promise<AccumulatingTrainStep> {
     const { graph, lossSum, count } = spec;
@@ -433,18 +471,8 @@ class AccumulatingTrainStep implements Stepper {
     return new AccumulatingTrainStep(
       gradSession,
       applySession,
-      paramNames,
-      upd.stateNames,
-      upd.stateTypes,
-      dataInputs,
-      plan.groups,
-      Object.keys(spec.metrics ?? {}),
-      lossSum.dtype,
+      layoutOf(spec, paramNames, upd, dataInputs, plan, lossSum.dtype),
     );
-  }
-
-  initState(store: ParameterStore): void {
-    initStateIn(store, this.stateNames, this.stateTypes);
   }
 
   async run(store: ParameterStore, steps: readonly StepFeed[], stepsDone: number): Promise<StepResult> {
@@ -497,12 +525,7 @@ class AccumulatingTrainStep implements Stepper {
       metrics: Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, [v]])),
       committed: false,
     };
-    if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
-      for (const name of [...this.paramNames, ...this.stateNames])
-        store.set(name, fromOrtTensor(name, out[`new.${name}`]));
-      result.committed = true;
-    }
-    return result;
+    return this.commit(store, result, (name) => fromOrtTensor(name, out[name]));
   }
 
   async release(): Promise<void> {
