@@ -8,6 +8,7 @@
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
 import { applyQ, applyQt, checkSquare, tridiagonalizeBlocked } from './tridiagonal.ts';
+import { wasmKernels } from './wasm.ts';
 
 /** Rotations recorded by the QL iteration, in the order they were applied. */
 export interface Rotations {
@@ -123,6 +124,53 @@ export function tridiagonalQL(
   }
 }
 
+/**
+ * Applies recorded rotations to the rows of row-major n×m `x` in place: in order (forward, Zᵀ x: what
+ * tridiagonalQL does to its `y`) or transposed in reverse order (Z x). In WebAssembly when available.
+ */
+export async function applyRotations(
+  x: Float64Array,
+  m: number,
+  rot: Rotations,
+  forward: boolean,
+): Promise<void> {
+  const count = rot.count;
+  if (count === 0 || m === 0) return;
+  const oX = 0;
+  const oC = x.length;
+  const oS = oC + count;
+  const oIdx = oS + count; // in f64 slots; the i32 indices take half of what is reserved
+  const kern = await wasmKernels((oIdx + Math.ceil(count / 2)) * 8);
+  if (kern) {
+    const f64 = new Float64Array(kern.memory.buffer);
+    f64.set(x, oX);
+    f64.set(rot.c.subarray(0, count), oC);
+    f64.set(rot.s.subarray(0, count), oS);
+    new Int32Array(kern.memory.buffer, oIdx * 8, count).set(rot.index.subarray(0, count));
+    kern.rotate_rows(oX * 8, m, oIdx * 8, oC * 8, oS * 8, count, forward ? 1 : -1);
+    x.set(f64.subarray(oX, oX + x.length));
+    return;
+  }
+  const sign = forward ? 1 : -1;
+  for (let k = 0; k < count; k++) {
+    const r = forward ? k : count - 1 - k;
+    const ri = rot.index[r] * m;
+    const rj = ri + m;
+    const c = rot.c[r];
+    const s = sign * rot.s[r];
+    for (let q = 0; q < m; q++) {
+      const a = x[ri + q];
+      const b = x[rj + q];
+      x[ri + q] = c * a - s * b;
+      x[rj + q] = s * a + c * b;
+    }
+  }
+}
+
+function newRotations(): Rotations {
+  return { count: 0, index: new Int32Array(1024), c: new Float64Array(1024), s: new Float64Array(1024) };
+}
+
 function ascendingOrder(values: Float64Array): Int32Array {
   const idx = Int32Array.from({ length: values.length }, (_, i) => i);
   idx.sort((a, b) => values[a] - values[b] || a - b);
@@ -156,9 +204,11 @@ export async function eighProject(a: Matrix, b: Matrix): Promise<EigenProjection
   checkSquare(a, 'eighProject');
   if (b.rows !== a.rows) throw new TlabError(`eighProject: B has ${b.rows} rows, A is ${a.rows}×${a.rows}`);
   const tri = await tridiagonalizeBlocked(a);
-  const y = applyQt(tri, b).data;
+  const y = (await applyQt(tri, b)).data;
   const d = tri.d.slice();
-  tridiagonalQL(d, tri.e, y, b.cols);
+  const rot = newRotations();
+  tridiagonalQL(d, tri.e, undefined, 0, rot);
+  await applyRotations(y, b.cols, rot, true);
   const order = ascendingOrder(d);
   const values = Float64Array.from(order, (i) => d[i]);
   return { values, projections: matrix(b.rows, b.cols, permuteRows(y, b.cols, order)) };
@@ -197,12 +247,7 @@ export async function eighTopBy(a: Matrix, choose: (descending: Float64Array) =>
   const n = a.rows;
   const tri = await tridiagonalizeBlocked(a);
   const d = tri.d.slice();
-  const rot: Rotations = {
-    count: 0,
-    index: new Int32Array(1024),
-    c: new Float64Array(1024),
-    s: new Float64Array(1024),
-  };
+  const rot = newRotations();
   tridiagonalQL(d, tri.e, undefined, 0, rot);
   const order = ascendingOrder(d);
   const descending = Float64Array.from({ length: n }, (_, i) => d[order[n - 1 - i]]);
@@ -211,17 +256,6 @@ export async function eighTopBy(a: Matrix, choose: (descending: Float64Array) =>
   // Z[:, S] = G_1 G_2 ... G_m E_S: replay the rotations backwards on the selected unit vectors.
   const x = new Float64Array(n * k);
   for (let c = 0; c < k; c++) x[order[n - 1 - c] * k + c] = 1;
-  for (let r = rot.count - 1; r >= 0; r--) {
-    const ri = rot.index[r] * k;
-    const rj = ri + k;
-    const c = rot.c[r];
-    const s = rot.s[r];
-    for (let q = 0; q < k; q++) {
-      const a0 = x[ri + q];
-      const b0 = x[rj + q];
-      x[ri + q] = c * a0 + s * b0;
-      x[rj + q] = -s * a0 + c * b0;
-    }
-  }
-  return { values: descending.slice(0, k), vectors: applyQ(tri, matrix(n, k, x)) };
+  await applyRotations(x, k, rot, false);
+  return { values: descending.slice(0, k), vectors: await applyQ(tri, matrix(n, k, x)) };
 }

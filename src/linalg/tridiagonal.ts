@@ -16,7 +16,10 @@ export interface Tridiagonal {
   readonly d: Float64Array;
   /** e[i] = T[i+1][i]; e[n-1] = 0. */
   readonly e: Float64Array;
-  /** Householder vectors below the subdiagonal (row-major n×n, column k holds v_k for rows >= k+2). */
+  /**
+   * Householder vectors, row-major n×n: row k holds v_k at columns k+2..n−1 (v_k[k+1] = 1 is implied), so each
+   * reflector is contiguous for applyQ/applyQt.
+   */
   readonly v: Float64Array;
   readonly tau: Float64Array;
 }
@@ -33,6 +36,7 @@ export function tridiagonalize(a: Matrix): Tridiagonal {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   const tau = new Float64Array(n);
+  const vs = new Float64Array(n * n);
   const v = new Float64Array(n);
   const p = new Float64Array(n);
   for (let k = 0; k < n - 2; k++) {
@@ -85,14 +89,14 @@ export function tridiagonalize(a: Matrix): Tridiagonal {
       const wi = p[i];
       for (let j = s; j <= i; j++) A[row + j] -= vi * p[j] + wi * v[j];
     }
-    for (let i = k + 2; i < n; i++) A[i * n + k] = v[i];
+    for (let i = k + 2; i < n; i++) vs[k * n + i] = v[i];
   }
   if (n >= 2) {
     d[n - 2] = A[(n - 2) * n + n - 2];
     e[n - 2] = A[(n - 1) * n + n - 2];
   }
   if (n >= 1) d[n - 1] = A[n * n - 1];
-  return { n, d, e, v: A, tau };
+  return { n, d, e, v: vs, tau };
 }
 
 /** Applies one reflector H_k = I - τ v vᵀ (v over rows k+1..n-1) to the n×m row-major block y. */
@@ -104,7 +108,7 @@ function applyReflector(tri: Tridiagonal, k: number, y: Float64Array, m: number,
   w.fill(0, 0, m);
   for (let c = 0; c < m; c++) w[c] = y[s * m + c];
   for (let i = k + 2; i < n; i++) {
-    const vi = v[i * n + k];
+    const vi = v[k * n + i];
     if (vi === 0) continue;
     const r = i * m;
     for (let c = 0; c < m; c++) w[c] += vi * y[r + c];
@@ -112,27 +116,45 @@ function applyReflector(tri: Tridiagonal, k: number, y: Float64Array, m: number,
   for (let c = 0; c < m; c++) w[c] *= t;
   for (let c = 0; c < m; c++) y[s * m + c] -= w[c];
   for (let i = k + 2; i < n; i++) {
-    const vi = v[i * n + k];
+    const vi = v[k * n + i];
     if (vi === 0) continue;
     const r = i * m;
     for (let c = 0; c < m; c++) y[r + c] -= vi * w[c];
   }
 }
 
-/** Qᵀ B for B (n×m); returns a new matrix. */
-export function applyQt(tri: Tridiagonal, b: Matrix): Matrix {
+/** The reflectors applied to a copy of B, H_0 first (Qᵀ B) or last (Q B); in WebAssembly when available. */
+async function applyReflectors(tri: Tridiagonal, b: Matrix, transposed: boolean): Promise<Matrix> {
+  const { n, v, tau } = tri;
+  if (b.rows !== n) throw new TlabError(`applyQ: B has ${b.rows} rows, Q is ${n}×${n}`);
+  const m = b.cols;
+  const oV = b.data.length;
+  const oTau = oV + n * n;
+  const oW = oTau + n;
+  const kern = n > 2 && m > 0 ? await wasmKernels((oW + m) * 8) : null;
+  if (kern) {
+    const f64 = new Float64Array(kern.memory.buffer);
+    f64.set(b.data, 0);
+    f64.set(v, oV);
+    f64.set(tau, oTau);
+    kern.reflect_rows(0, m, oV * 8, n, oTau * 8, oW * 8, transposed ? 1 : -1);
+    return matrix(n, m, f64.slice(0, oV));
+  }
   const y = b.data.slice();
-  const w = new Float64Array(b.cols);
-  for (let k = 0; k < tri.n - 2; k++) applyReflector(tri, k, y, b.cols, w);
-  return matrix(b.rows, b.cols, y);
+  const w = new Float64Array(m);
+  if (transposed) for (let k = 0; k < n - 2; k++) applyReflector(tri, k, y, m, w);
+  else for (let k = n - 3; k >= 0; k--) applyReflector(tri, k, y, m, w);
+  return matrix(n, m, y);
+}
+
+/** Qᵀ B for B (n×m); returns a new matrix. */
+export function applyQt(tri: Tridiagonal, b: Matrix): Promise<Matrix> {
+  return applyReflectors(tri, b, true);
 }
 
 /** Q B for B (n×m); returns a new matrix. */
-export function applyQ(tri: Tridiagonal, b: Matrix): Matrix {
-  const y = b.data.slice();
-  const w = new Float64Array(b.cols);
-  for (let k = tri.n - 3; k >= 0; k--) applyReflector(tri, k, y, b.cols, w);
-  return matrix(b.rows, b.cols, y);
+export function applyQ(tri: Tridiagonal, b: Matrix): Promise<Matrix> {
+  return applyReflectors(tri, b, false);
 }
 
 /**
@@ -265,7 +287,7 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
       for (let q = 1; q < len; q++) {
         const xq = col[s + q] * inv;
         v[q] = xq;
-        vs[(k0 + s + q) * n + k] = xq;
+        vs[k * n + k0 + s + q] = xq;
       }
       const io = i * m;
       for (let q = 0; q < len; q++) vc[io + s + q] = v[q];

@@ -26,6 +26,13 @@ export interface Kernels {
   dot(x: number, y: number, n: number): number;
   /** y −= a1·x1 + a2·x2. */
   axpy2(y: number, x1: number, a1: number, x2: number, a2: number, n: number): void;
+  /**
+   * Givens rotations (row index idx[r] (i32), cosine c[r], sine s[r]) on rows i, i+1 of row-major n×m x: in
+   * order when dir = 1, transposed in reverse order when dir = −1.
+   */
+  rotate_rows(x: number, m: number, idx: number, c: number, s: number, count: number, dir: number): void;
+  /** Householder reflectors (rows of v, f64 tau) on row-major n×m y: H_0 first when dir = 1 (Qᵀ y), else last. */
+  reflect_rows(y: number, m: number, v: number, n: number, tau: number, w: number, dir: number): void;
 }
 
 let enabled = process.env.TLAB_LINALG_WASM !== '0';
@@ -44,7 +51,7 @@ async function compile(): Promise<WasmModule | null> {
     const { default: wabtInit } = await import('wabt');
     const wabt = await wabtInit();
     const text = readFileSync(new URL('./wasm/kernels.wat', import.meta.url), 'utf8');
-    const parsed = wabt.parseWat('kernels.wat', text, { simd: true });
+    const parsed = wabt.parseWat('kernels.wat', text, { simd: true, bulk_memory: true });
     try {
       return new wasmApi.Module(parsed.toBinary({}).buffer);
     } finally {

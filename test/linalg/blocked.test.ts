@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { affineSquaredNorms, weightedScatter } from '../../src/linalg/batched.ts';
 import { cholesky, choleskyBlocked } from '../../src/linalg/cholesky.ts';
-import { tridiagonalQL } from '../../src/linalg/eigh.ts';
+import { applyRotations, type Rotations, tridiagonalQL } from '../../src/linalg/eigh.ts';
 import { type Matrix, matrix } from '../../src/linalg/matrix.ts';
 import { gram, setOrtMinFlops, trailingUpdate } from '../../src/linalg/products.ts';
 import {
   applyQ,
+  applyQt,
   symvLower,
   type Tridiagonal,
   tridiagonalize,
@@ -127,7 +128,7 @@ test('tridiagonalizeBlocked: same spectrum as tridiagonalize, Qᵀ A Q tridiagon
       assert.ok(maxDiff(eigenvalues(tri), ref) < 1e-12, `block ${block} eigenvalues`);
       const eye = matrix(n, n);
       for (let i = 0; i < n; i++) eye.data[i * n + i] = 1;
-      const q = applyQ(tri, eye).data;
+      const q = (await applyQ(tri, eye)).data;
       for (let i = 0; i < n; i++)
         for (let j = 0; j < n; j++) {
           let t = 0;
@@ -205,5 +206,47 @@ test('WebAssembly kernels equal their JS twins on random data (symv at every off
       const expect = i < n ? before[i] - (0.3 * x1[i] - 1.7 * x2[i]) : before[i];
       assert.ok(Math.abs(y[i] - expect) < 1e-14, `axpy2 n=${n} i=${i}`);
     }
+  }
+});
+
+test('rotation and reflector kernels: WebAssembly equals JS (even and odd widths); forward then back is identity', async () => {
+  const n = 19;
+  const rng = mulberry32(17);
+  const count = 200;
+  const rot: Rotations = {
+    count,
+    index: Int32Array.from({ length: count }, () => Math.floor(rng() * (n - 1))),
+    c: new Float64Array(count),
+    s: new Float64Array(count),
+  };
+  for (let r = 0; r < count; r++) {
+    const angle = 2 * Math.PI * rng();
+    rot.c[r] = Math.cos(angle);
+    rot.s[r] = Math.sin(angle);
+  }
+  const a = random(n, n, 18);
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a.data[j * n + i] = a.data[i * n + j];
+  const tri = tridiagonalize(a);
+  for (const m of [1, 4, 5]) {
+    const x = random(n, m, 19 + m).data;
+    const out: Float64Array[][] = [];
+    for (const wasm of [true, false]) {
+      const prev = setWasmEnabled(wasm);
+      try {
+        const fwd = x.slice();
+        await applyRotations(fwd, m, rot, true);
+        const back = fwd.slice();
+        await applyRotations(back, m, rot, false);
+        assert.ok(maxDiff(back, x) < 1e-13, `rotations undone, m=${m} wasm=${wasm}`);
+        const b = matrix(n, m, x);
+        const qt = await applyQt(tri, b);
+        assert.ok(maxDiff((await applyQ(tri, qt)).data, x) < 1e-13, `Q Qᵀ = I, m=${m} wasm=${wasm}`);
+        out.push([fwd, qt.data]);
+      } finally {
+        setWasmEnabled(prev);
+      }
+    }
+    assert.ok(maxDiff(out[0][0], out[1][0]) < 1e-14, `rotations m=${m}`);
+    assert.ok(maxDiff(out[0][1], out[1][1]) < 1e-13, `reflectors m=${m}`);
   }
 });

@@ -102,8 +102,8 @@ test('tridiagonalize: Qᵀ A Q is tridiagonal and Q is orthogonal', async () => 
   const tri = tridiagonalize(a);
   const eye = matrix(n, n);
   for (let i = 0; i < n; i++) eye.data[i * n + i] = 1;
-  const q = applyQ(tri, eye);
-  const back = applyQt(tri, q);
+  const q = await applyQ(tri, eye);
+  const back = await applyQt(tri, q);
   for (let i = 0; i < n * n; i++) assert.ok(Math.abs(back.data[i] - eye.data[i]) < 1e-14);
   // T = Qᵀ A Q
   for (let i = 0; i < n; i++)

@@ -153,4 +153,137 @@
         (f64.sub (f64.load (i32.add (local.get $y) (local.get $end)))
           (f64.add (f64.mul (f64.load (i32.add (local.get $x1) (local.get $end))) (local.get $a1))
                    (f64.mul (f64.load (i32.add (local.get $x2) (local.get $end))) (local.get $a2))))))))
+
+  ;; Givens rotations on rows of the row-major n×m block x: rotation r (index idx[r] = i, cosine c[r], sine s[r])
+  ;; mixes rows i and i+1. $dir = 1 applies them in order as (a, b) -> (c a - s b, s a + c b) (QL's Zᵀ y);
+  ;; $dir = -1 applies the transposes in reverse order, (a, b) -> (c a + s b, -s a + c b) (Z y).
+  ;; idx holds i32, c and s hold f64.
+  (func (export "rotate_rows") (param $x i32) (param $m i32) (param $idx i32) (param $cs i32) (param $sn i32)
+        (param $count i32) (param $dir i32)
+    (local $r i32) (local $ri i32) (local $rj i32) (local $q i32) (local $end i32) (local $rb i32)
+    (local $c f64) (local $s f64) (local $vc v128) (local $vs v128) (local $a v128) (local $b v128)
+    (local $fa f64) (local $fb f64)
+    (local.set $rb (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $end (i32.shl (i32.and (local.get $m) (i32.const -2)) (i32.const 3)))
+    (local.set $r (if (result i32) (i32.gt_s (local.get $dir) (i32.const 0))
+      (then (i32.const 0)) (else (i32.sub (local.get $count) (i32.const 1)))))
+    (block $done (loop $rot
+      (br_if $done (i32.or (i32.lt_s (local.get $r) (i32.const 0)) (i32.ge_s (local.get $r) (local.get $count))))
+      (local.set $ri (i32.add (local.get $x)
+        (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $r) (i32.const 2)))) (local.get $rb))))
+      (local.set $rj (i32.add (local.get $ri) (local.get $rb)))
+      (local.set $c (f64.load (i32.add (local.get $cs) (i32.shl (local.get $r) (i32.const 3)))))
+      ;; with the sine negated, the reverse direction is the same formula
+      (local.set $s (f64.mul (f64.convert_i32_s (local.get $dir))
+        (f64.load (i32.add (local.get $sn) (i32.shl (local.get $r) (i32.const 3))))))
+      (local.set $vc (f64x2.splat (local.get $c)))
+      (local.set $vs (f64x2.splat (local.get $s)))
+      (local.set $q (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_s (local.get $q) (local.get $end)))
+        (local.set $a (v128.load (i32.add (local.get $ri) (local.get $q))))
+        (local.set $b (v128.load (i32.add (local.get $rj) (local.get $q))))
+        (v128.store (i32.add (local.get $ri) (local.get $q))
+          (f64x2.sub (f64x2.mul (local.get $vc) (local.get $a)) (f64x2.mul (local.get $vs) (local.get $b))))
+        (v128.store (i32.add (local.get $rj) (local.get $q))
+          (f64x2.add (f64x2.mul (local.get $vs) (local.get $a)) (f64x2.mul (local.get $vc) (local.get $b))))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (br $cl)))
+      (if (i32.and (local.get $m) (i32.const 1))
+        (then
+          (local.set $fa (f64.load (i32.add (local.get $ri) (local.get $end))))
+          (local.set $fb (f64.load (i32.add (local.get $rj) (local.get $end))))
+          (f64.store (i32.add (local.get $ri) (local.get $end))
+            (f64.sub (f64.mul (local.get $c) (local.get $fa)) (f64.mul (local.get $s) (local.get $fb))))
+          (f64.store (i32.add (local.get $rj) (local.get $end))
+            (f64.add (f64.mul (local.get $s) (local.get $fa)) (f64.mul (local.get $c) (local.get $fb))))))
+      (local.set $r (i32.add (local.get $r) (local.get $dir)))
+      (br $rot)))
+  )
+
+  ;; Householder reflectors H_k = I - tau[k] v_k v_kᵀ on the row-major n×m block y, where v_k is row k of the
+  ;; row-major n×n v (v_k[k+1] = 1 implied, entries at columns k+2..n-1) and tau holds f64. $dir = 1 applies
+  ;; H_0 first (Qᵀ y), $dir = -1 applies H_{n-3} first (Q y). $w is scratch for m f64.
+  (func (export "reflect_rows") (param $y i32) (param $m i32) (param $v i32) (param $n i32) (param $tau i32)
+        (param $w i32) (param $dir i32)
+    (local $k i32) (local $i i32) (local $q i32) (local $end i32) (local $rb i32) (local $row i32) (local $vk i32)
+    (local $t f64) (local $vi f64) (local $vv v128) (local $tail i32)
+    (local.set $rb (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $end (i32.shl (i32.and (local.get $m) (i32.const -2)) (i32.const 3)))
+    (local.set $tail (i32.and (local.get $m) (i32.const 1)))
+    (local.set $k (if (result i32) (i32.gt_s (local.get $dir) (i32.const 0))
+      (then (i32.const 0)) (else (i32.sub (local.get $n) (i32.const 3)))))
+    (block $done (loop $refl
+      (br_if $done (i32.or (i32.lt_s (local.get $k) (i32.const 0))
+                           (i32.gt_s (local.get $k) (i32.sub (local.get $n) (i32.const 3)))))
+      (local.set $t (f64.load (i32.add (local.get $tau) (i32.shl (local.get $k) (i32.const 3)))))
+      (if (f64.ne (local.get $t) (f64.const 0)) (then
+        (local.set $vk (i32.add (local.get $v) (i32.shl (i32.mul (local.get $k) (local.get $n)) (i32.const 3))))
+        ;; w = y[k+1]
+        (local.set $row (i32.add (local.get $y) (i32.mul (i32.add (local.get $k) (i32.const 1)) (local.get $rb))))
+        (memory.copy (local.get $w) (local.get $row) (local.get $rb))
+        ;; w += v_k[i] y[i] for i >= k+2
+        (local.set $i (i32.add (local.get $k) (i32.const 2)))
+        (block $d1 (loop $l1
+          (br_if $d1 (i32.ge_s (local.get $i) (local.get $n)))
+          (local.set $vi (f64.load (i32.add (local.get $vk) (i32.shl (local.get $i) (i32.const 3)))))
+          (local.set $row (i32.add (local.get $row) (local.get $rb)))
+          (if (f64.ne (local.get $vi) (f64.const 0)) (then
+            (local.set $vv (f64x2.splat (local.get $vi)))
+            (local.set $q (i32.const 0))
+            (block $d2 (loop $l2
+              (br_if $d2 (i32.ge_s (local.get $q) (local.get $end)))
+              (v128.store (i32.add (local.get $w) (local.get $q))
+                (f64x2.add (v128.load (i32.add (local.get $w) (local.get $q)))
+                  (f64x2.mul (local.get $vv) (v128.load (i32.add (local.get $row) (local.get $q))))))
+              (local.set $q (i32.add (local.get $q) (i32.const 16)))
+              (br $l2)))
+            (if (local.get $tail) (then
+              (f64.store (i32.add (local.get $w) (local.get $end))
+                (f64.add (f64.load (i32.add (local.get $w) (local.get $end)))
+                  (f64.mul (local.get $vi) (f64.load (i32.add (local.get $row) (local.get $end))))))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l1)))
+        ;; w *= t; y[k+1] -= w
+        (local.set $vv (f64x2.splat (local.get $t)))
+        (local.set $q (i32.const 0))
+        (block $d3 (loop $l3
+          (br_if $d3 (i32.ge_s (local.get $q) (local.get $rb)))
+          (f64.store (i32.add (local.get $w) (local.get $q))
+            (f64.mul (local.get $t) (f64.load (i32.add (local.get $w) (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 8)))
+          (br $l3)))
+        (local.set $row (i32.add (local.get $y) (i32.mul (i32.add (local.get $k) (i32.const 1)) (local.get $rb))))
+        (local.set $q (i32.const 0))
+        (block $d4 (loop $l4
+          (br_if $d4 (i32.ge_s (local.get $q) (local.get $rb)))
+          (f64.store (i32.add (local.get $row) (local.get $q))
+            (f64.sub (f64.load (i32.add (local.get $row) (local.get $q))) (f64.load (i32.add (local.get $w) (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 8)))
+          (br $l4)))
+        ;; y[i] -= v_k[i] w for i >= k+2
+        (local.set $i (i32.add (local.get $k) (i32.const 2)))
+        (block $d5 (loop $l5
+          (br_if $d5 (i32.ge_s (local.get $i) (local.get $n)))
+          (local.set $vi (f64.load (i32.add (local.get $vk) (i32.shl (local.get $i) (i32.const 3)))))
+          (local.set $row (i32.add (local.get $row) (local.get $rb)))
+          (if (f64.ne (local.get $vi) (f64.const 0)) (then
+            (local.set $vv (f64x2.splat (local.get $vi)))
+            (local.set $q (i32.const 0))
+            (block $d6 (loop $l6
+              (br_if $d6 (i32.ge_s (local.get $q) (local.get $end)))
+              (v128.store (i32.add (local.get $row) (local.get $q))
+                (f64x2.sub (v128.load (i32.add (local.get $row) (local.get $q)))
+                  (f64x2.mul (local.get $vv) (v128.load (i32.add (local.get $w) (local.get $q))))))
+              (local.set $q (i32.add (local.get $q) (i32.const 16)))
+              (br $l6)))
+            (if (local.get $tail) (then
+              (f64.store (i32.add (local.get $row) (local.get $end))
+                (f64.sub (f64.load (i32.add (local.get $row) (local.get $end)))
+                  (f64.mul (local.get $vi) (f64.load (i32.add (local.get $w) (local.get $end))))))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l5)))))
+      (local.set $k (i32.add (local.get $k) (local.get $dir)))
+      (br $refl)))
+  )
 )
