@@ -192,6 +192,23 @@ function fromColumns(x: Float64Array, n: number, m: number): Matrix {
   return out;
 }
 
+/** Σ_{k<len} a[ao + k] b[bo + k] with four accumulators (a single one makes every add wait for the last). */
+function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let k = 0;
+  for (; k + 3 < len; k += 4) {
+    s0 += a[ao + k] * b[bo + k];
+    s1 += a[ao + k + 1] * b[bo + k + 1];
+    s2 += a[ao + k + 2] * b[bo + k + 2];
+    s3 += a[ao + k + 3] * b[bo + k + 3];
+  }
+  for (; k < len; k++) s0 += a[ao + k] * b[bo + k];
+  return s0 + s1 + (s2 + s3);
+}
+
 /** Solves L X = B (forward substitution) for lower-triangular L; B is n×m. */
 export function solveLower(l: Matrix, b: Matrix): Matrix {
   const n = l.rows;
@@ -200,12 +217,7 @@ export function solveLower(l: Matrix, b: Matrix): Matrix {
   const x = columnsOf(b);
   for (let c = 0; c < m; c++) {
     const o = c * n;
-    for (let i = 0; i < n; i++) {
-      const ri = i * n;
-      let s = x[o + i];
-      for (let k = 0; k < i; k++) s -= L[ri + k] * x[o + k]; // row i of L · the solved part
-      x[o + i] = s / L[ri + i];
-    }
+    for (let i = 0; i < n; i++) x[o + i] = (x[o + i] - dot(L, i * n, x, o, i)) / L[i * n + i]; // row i · solved part
   }
   return fromColumns(x, n, m);
 }
@@ -222,7 +234,15 @@ export function solveUpperT(l: Matrix, b: Matrix): Matrix {
       const ri = i * n;
       const xi = x[o + i] / L[ri + i];
       x[o + i] = xi;
-      for (let k = 0; k < i; k++) x[o + k] -= L[ri + k] * xi; // column i of Lᵀ is row i of L
+      // column i of Lᵀ is row i of L: remove x_i from the equations above it
+      let k = 0;
+      for (; k + 3 < i; k += 4) {
+        x[o + k] -= L[ri + k] * xi;
+        x[o + k + 1] -= L[ri + k + 1] * xi;
+        x[o + k + 2] -= L[ri + k + 2] * xi;
+        x[o + k + 3] -= L[ri + k + 3] * xi;
+      }
+      for (; k < i; k++) x[o + k] -= L[ri + k] * xi;
     }
   }
   return fromColumns(x, n, m);

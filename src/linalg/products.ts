@@ -49,31 +49,32 @@ function checkInner(what: string, k1: number, k2: number): void {
 }
 
 /**
- * Fᵀ F as the lower blocks F_iᵀ F_j (i >= j) of a split into column blocks: a Gram is symmetric, so with 4 blocks
- * onnxruntime does 10/16 of a full Gemm's work (measured at N=5000, D=768: ~60 ms against ~85 ms for one Gemm).
- * Gemm's transA reads the blocks in place, so no transposed copy of F is made.
+ * Fᵀ F (or F Fᵀ with `outer`) as the lower blocks F_iᵀ F_j (i >= j) of a split into column (row) blocks: a Gram
+ * is symmetric, so with 4 blocks onnxruntime does 10/16 of a full Gemm's work (measured at N=5000, D=768: ~55 ms
+ * against ~85 ms for one Gemm). Gemm's transA/transB reads the blocks in place, so no transposed copy is made.
  */
-function gramProgram(blocks: number): () => Program {
+function gramProgram(blocks: number, outer: boolean): () => Program {
   return () => {
     const names = Array.from({ length: blocks }, (_, i) => `C${i}`);
     const nodes: Program['nodes'] = [
-      { op: 'Split', inputs: ['F'], outputs: names, ints: { axis: 1, num_outputs: blocks } },
+      { op: 'Split', inputs: ['F'], outputs: names, ints: { axis: outer ? 0 : 1, num_outputs: blocks } },
     ];
     const outputs: Program['outputs'] = [];
+    const ints: Record<string, number> = outer ? { transB: 1 } : { transA: 1 };
     for (let i = 0; i < blocks; i++)
       for (let j = 0; j <= i; j++) {
-        nodes.push({ op: 'Gemm', inputs: [`C${i}`, `C${j}`], outputs: [`G${i}_${j}`], ints: { transA: 1 } });
+        nodes.push({ op: 'Gemm', inputs: [`C${i}`, `C${j}`], outputs: [`G${i}_${j}`], ints });
         outputs.push({ name: `G${i}_${j}`, type: 'float64', dims: [`r${i}_${j}`, `c${i}_${j}`] });
       }
     return { nodes, inputs: [{ name: 'F', type: 'float64', dims: ['n', 'd'] }], outputs };
   };
 }
 
-async function ortGram(f: Matrix): Promise<Matrix> {
-  const d = f.cols;
-  const blocks = Math.max(1, Math.min(4, Math.round(d / 192), d));
-  const out = await run(`gram-${blocks}`, gramProgram(blocks), {
-    F: { type: 'float64', data: f.data, dims: [f.rows, d] },
+async function ortGram(f: Matrix, outer: boolean): Promise<Matrix> {
+  const d = outer ? f.rows : f.cols;
+  const blocks = Math.max(1, Math.min(4, Math.round(d / 128), d));
+  const out = await run(`gram-${outer ? 'outer-' : ''}${blocks}`, gramProgram(blocks, outer), {
+    F: { type: 'float64', data: f.data, dims: [f.rows, f.cols] },
   });
   const size = Math.ceil(d / blocks); // Split's num_outputs: equal blocks, the last one smaller
   const g = matrix(d, d);
@@ -100,13 +101,13 @@ async function ortGram(f: Matrix): Promise<Matrix> {
 
 /** Fᵀ F (cols × cols), exactly symmetric. */
 export async function gram(f: Matrix): Promise<Matrix> {
-  if (f.rows * f.cols * f.cols >= ortMinFlops && f.rows > 0) return ortGram(f);
+  if (f.rows * f.cols * f.cols >= ortMinFlops && f.rows > 0) return ortGram(f, false);
   return gramJs(f);
 }
 
 /** F Fᵀ (rows × rows), symmetric. */
 export async function outerGram(f: Matrix): Promise<Matrix> {
-  if (f.rows * f.rows * f.cols >= ortMinFlops && f.cols > 0) return symmetrize(await ortGemm(f, f, 0, 1));
+  if (f.rows * f.rows * f.cols >= ortMinFlops && f.cols > 0) return ortGram(f, true);
   return matmulTransBJs(f, f);
 }
 
@@ -141,19 +142,6 @@ export async function matmulTransA(a: Matrix, b: Matrix): Promise<Matrix> {
     }
   }
   return out;
-}
-
-/** Averages the two triangles so a Gemm result is exactly symmetric. */
-function symmetrize(m: Matrix): Matrix {
-  const n = m.rows;
-  const d = m.data;
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < i; j++) {
-      const v = 0.5 * (d[i * n + j] + d[j * n + i]);
-      d[i * n + j] = v;
-      d[j * n + i] = v;
-    }
-  return m;
 }
 
 function gramJs(f: Matrix): Matrix {

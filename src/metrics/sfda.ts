@@ -13,82 +13,110 @@ interface Fit {
   lambda: number;
 }
 
-function classMeans(x: Matrix, y: Int32Array, counts: Int32Array): Float64Array {
+/**
+ * The rows an LDA fit sees: the features, or SFDA's ConfMix rows x_i = w_i f_i + (1 − w_i) o_{y_i} (o_c the mean
+ * of the other classes' means). The mixed rows are never stored: their class means, their within-class
+ * centring and their logits all follow from F, w and o.
+ */
+interface Rows {
+  f: Matrix;
+  w?: Float64Array;
+  others?: Float64Array;
+}
+
+function classMeans(rows: Rows, y: Int32Array, counts: Int32Array): Float64Array {
   const c = counts.length;
-  const { rows, cols: d, data } = x;
+  const { rows: n, cols: d, data } = rows.f;
+  const { w, others } = rows;
   const means = new Float64Array(c * d);
-  for (let i = 0; i < rows; i++) {
+  const weight = new Float64Array(c); // Σ w_i over the class
+  for (let i = 0; i < n; i++) {
     const r = i * d;
     const o = y[i] * d;
-    for (let j = 0; j < d; j++) means[o + j] += data[r + j];
+    const wi = w ? w[i] : 1;
+    weight[y[i]] += wi;
+    for (let j = 0; j < d; j++) means[o + j] += wi * data[r + j];
   }
-  for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) means[k * d + j] /= counts[k];
+  for (let k = 0; k < c; k++)
+    for (let j = 0; j < d; j++) {
+      const rest = others ? (counts[k] - weight[k]) * others[k * d + j] : 0;
+      means[k * d + j] = (means[k * d + j] + rest) / counts[k];
+    }
   return means;
+}
+
+/** λmax of the row-major d×d symmetric s by the reference's power iteration: 3 rounds of two normalised steps. */
+function powerLambdaMax(s: Float64Array, d: number): number {
+  const mul = (v: Float64Array): Float64Array => {
+    const out = new Float64Array(d);
+    for (let a = 0; a < d; a++) {
+      const r = a * d;
+      let s0 = 0;
+      let s1 = 0;
+      let b = 0;
+      for (; b + 1 < d; b += 2) {
+        s0 += s[r + b] * v[b];
+        s1 += s[r + b + 1] * v[b + 1];
+      }
+      if (b < d) s0 += s[r + b] * v[b];
+      out[a] = s0 + s1;
+    }
+    return out;
+  };
+  const normalize = (v: Float64Array): Float64Array => {
+    let ss = 0;
+    for (let a = 0; a < d; a++) ss += v[a] * v[a];
+    const nv = Math.sqrt(ss);
+    for (let a = 0; a < d; a++) v[a] /= nv;
+    return v;
+  };
+  let v: Float64Array = mul(new Float64Array(d).fill(1)); // the row sums
+  let u = v;
+  for (let r = 0; r < 3; r++) {
+    u = normalize(mul(v));
+    v = normalize(mul(u));
+  }
+  const sv = mul(v);
+  let lmax = 0;
+  for (let a = 0; a < d; a++) lmax += u[a] * sv[a];
+  return lmax;
 }
 
 /**
  * One LDA fit. `scratch` (N×D) receives the within-class centred rows, so the two fits share one buffer.
  */
 async function fit(
-  x: Matrix,
+  rows: Rows,
   y: Int32Array,
   counts: Int32Array,
   scratch: Float64Array,
   lambdaIn?: number,
-): Promise<Fit> {
-  const n = x.rows;
-  const d = x.cols;
+): Promise<Fit & { means: Float64Array }> {
+  const { rows: n, cols: d, data: F } = rows.f;
+  const { w, others } = rows;
   const c = counts.length;
-  const means = classMeans(x, y, counts);
+  const means = classMeans(rows, y, counts);
   // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram)
-  const X = x.data;
   for (let i = 0; i < n; i++) {
     const r = i * d;
     const o = y[i] * d;
-    for (let j = 0; j < d; j++) scratch[r + j] = X[r + j] - means[o + j];
+    if (w && others) {
+      const wi = w[i];
+      for (let j = 0; j < d; j++) scratch[r + j] = wi * F[r + j] + (1 - wi) * others[o + j] - means[o + j];
+    } else for (let j = 0; j < d; j++) scratch[r + j] = F[r + j] - means[o + j];
   }
   const sw = (await gram({ rows: n, cols: d, data: scratch })).data;
   for (let k = 0; k < sw.length; k++) sw[k] /= n;
-  let lambda = lambdaIn;
-  if (lambda === undefined) {
-    // λmax(Sw) by the reference's power iteration: 3 rounds of two normalised half-steps
-    const mul = (v: Float64Array) => {
-      const out = new Float64Array(d);
-      for (let a = 0; a < d; a++) {
-        const r = a * d;
-        let s = 0;
-        for (let b = 0; b < d; b++) s += sw[r + b] * v[b];
-        out[a] = s;
-      }
-      return out;
-    };
-    const normalize = (v: Float64Array) => {
-      let ss = 0;
-      for (let a = 0; a < d; a++) ss += v[a] * v[a];
-      const nv = Math.sqrt(ss);
-      return v.map((t) => t / nv);
-    };
-    let v = new Float64Array(d);
-    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) v[a] += sw[a * d + b];
-    let u = v;
-    for (let r = 0; r < 3; r++) {
-      u = normalize(mul(v));
-      v = normalize(mul(u));
-    }
-    const swv = mul(v);
-    let lmax = 0;
-    for (let a = 0; a < d; a++) lmax += u[a] * swv[a];
-    lambda = Math.max(Math.exp(-5 * lmax), 1e-10);
-  }
+  const lambda = lambdaIn ?? Math.max(Math.exp(-5 * powerLambdaMax(sw, d)), 1e-10);
   let trace = 0;
   for (let a = 0; a < d; a++) trace += sw[a * d + a];
   if (!(trace > 0))
     throw new TlabError(
       'sfda: within-class scatter is zero (every class is a single point), so the LDA fit is undefined',
     );
-  const shrunk = matrix(d, d);
-  for (let i = 0; i < d * d; i++) shrunk.data[i] = (1 - lambda) * sw[i];
-  for (let a = 0; a < d; a++) shrunk.data[a * d + a] += (lambda * trace) / d;
+  const shrunk = matrix(d, d, sw); // in place: Sw is not needed any more
+  for (let i = 0; i < d * d; i++) sw[i] *= 1 - lambda;
+  for (let a = 0; a < d; a++) sw[a * d + a] += (lambda * trace) / d;
   const mt = matrix(d, c);
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) mt.data[j * c + k] = means[k * d + j];
   const l = await choleskyBlocked(shrunk);
@@ -99,17 +127,29 @@ async function fit(
     for (let j = 0; j < d; j++) s += means[k * d + j] * coef.data[j * c + k];
     bias[k] = -0.5 * s + Math.log(counts[k] / n);
   }
-  const probs = (await matmul(x, coef)).data; // N×C logits without the bias
+  const probs = (await matmul(rows.f, coef)).data; // N×C: F coef, before mixing and bias
+  let mixedBias: Float64Array | null = null; // o_c · coef_k for the mixed rows
+  if (w && others) {
+    mixedBias = new Float64Array(c * c);
+    for (let a = 0; a < c; a++)
+      for (let k = 0; k < c; k++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += others[a * d + j] * coef.data[j * c + k];
+        mixedBias[a * c + k] = s;
+      }
+  }
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
+    const wi = w ? w[i] : 1;
     for (let k = 0; k < c; k++) {
-      const s = probs[i * c + k] + bias[k];
+      const mixed = mixedBias ? wi * probs[i * c + k] + (1 - wi) * mixedBias[y[i] * c + k] : probs[i * c + k];
+      const s = mixed + bias[k];
       probs[i * c + k] = s;
       max = Math.max(max, s);
     }
     softmaxInPlace(probs, i * c, c, max);
   }
-  return { probs, lambda };
+  return { probs, lambda, means };
 }
 
 function softmaxInPlace(p: Float64Array, off: number, c: number, max: number): void {
@@ -131,7 +171,7 @@ export async function sfda(
   const { y, counts, numClasses: c } = enc;
   const d = features.cols;
   const scratch = new Float64Array(features.rows * d);
-  const first = await fit(features, y, counts, scratch);
+  const first = await fit({ f: features }, y, counts, scratch);
   const p = first.probs;
   // the reference softmaxes the probabilities a second time ("soften")
   for (let i = 0; i < features.rows; i++) {
@@ -139,22 +179,14 @@ export async function sfda(
     for (let k = 0; k < c; k++) max = Math.max(max, p[i * c + k]);
     softmaxInPlace(p, i * c, c, max);
   }
-  const means = classMeans(features, y, counts);
+  const means = first.means;
   const total = new Float64Array(d);
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) total[j] += means[k * d + j];
   const others = new Float64Array(c * d); // mean of the other classes' means
   for (let k = 0; k < c; k++)
     for (let j = 0; j < d; j++) others[k * d + j] = (total[j] - means[k * d + j]) / (c - 1);
-  const mixed = matrix(features.rows, d);
-  const F = features.data;
-  const M = mixed.data;
-  for (let i = 0; i < features.rows; i++) {
-    const o = y[i] * d;
-    const r = i * d;
-    const pc = p[i * c + y[i]];
-    for (let j = 0; j < d; j++) M[r + j] = pc * F[r + j] + (1 - pc) * others[o + j];
-  }
-  const second = await fit(mixed, y, counts, scratch, first.lambda);
+  const w = Float64Array.from(y, (k, i) => p[i * c + k]); // ConfMix weight: the row's own-class probability
+  const second = await fit({ f: features, w, others }, y, counts, scratch, first.lambda);
   let s = 0;
   for (let i = 0; i < features.rows; i++) s += second.probs[i * c + y[i]];
   return s / features.rows;

@@ -5,7 +5,7 @@
  * factorisation.
  */
 import { choleskyBlocked, logdetCholesky } from '../linalg/cholesky.ts';
-import { centerColumns, type Matrix, selectRows } from '../linalg/matrix.ts';
+import { columnMeans, type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, outerGram } from '../linalg/products.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
@@ -38,14 +38,27 @@ export async function transRateDetails(
 ): Promise<TransRateResult> {
   const { labels: enc } = prepare(features, labels, options);
   const eps = options.eps ?? 1e-4;
-  const z = centerColumns(features);
-  const rate = await codingRate(z, eps);
-  const members: number[][] = Array.from({ length: enc.numClasses }, () => []);
-  for (let i = 0; i < z.rows; i++) members[enc.y[i]].push(i);
+  // centre once, writing the rows grouped by class: each class is then a contiguous block (no row copies), and
+  // R(F̄) does not depend on the row order
+  const { rows: n, cols: d, data } = features;
+  const mean = columnMeans(features);
+  const start = new Int32Array(enc.numClasses + 1);
+  for (let k = 0; k < enc.numClasses; k++) start[k + 1] = start[k] + enc.counts[k];
+  const next = start.slice(0, enc.numClasses);
+  const z = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const o = next[enc.y[i]]++ * d;
+    for (let j = 0; j < d; j++) z[o + j] = data[r + j] - mean[j];
+  }
+  const rate = await codingRate(matrix(n, d, z), eps);
   const perClassRate: number[] = [];
-  for (const idx of members) perClassRate.push(await codingRate(selectRows(z, idx), eps));
-  const mean = perClassRate.reduce((s, r) => s + r, 0) / enc.numClasses;
-  return { score: rate - mean, rate, perClassRate };
+  for (let k = 0; k < enc.numClasses; k++) {
+    const rows = enc.counts[k];
+    perClassRate.push(await codingRate(matrix(rows, d, z.subarray(start[k] * d, start[k + 1] * d)), eps));
+  }
+  const classMean = perClassRate.reduce((s, r) => s + r, 0) / enc.numClasses;
+  return { score: rate - classMean, rate, perClassRate };
 }
 
 export async function transRate(
