@@ -21,7 +21,9 @@ const arg = (name: string, fallback: number) => {
 };
 const [L, D, H, TT, V] = [6, 384, 6, 256, 8192];
 const B = arg('batch', 8);
-const STEPS = arg('steps', 8);
+/** The trainer's default: several optimizer steps per onnxruntime run (see TrainingSchema.steps_per_run). */
+const K = arg('steps-per-run', 4);
+const STEPS = Math.ceil(arg('steps', 8) / K) * K;
 
 if (process.argv.includes('--child')) {
   const config: Gpt2Config = {
@@ -42,6 +44,7 @@ if (process.argv.includes('--child')) {
     trainable: [...pb.specs.keys()].map((n) => graph.inputs.get(n)!),
     optimizer: { kind: 'adamw', weightDecay: 0.1 },
     clipNorm: 1,
+    stepsPerRun: K,
   });
   const store = new ParameterStore(initParams(pb.specs.values(), 0));
   step.initState(store);
@@ -57,9 +60,11 @@ if (process.argv.includes('--child')) {
     });
     return { ids: take(0), targets: take(1) };
   });
-  for (let i = 0; i < 2; i++) await step.run(store, [{ data: batches[i % 4], lr: [3e-4] }], i);
+  const feeds = (from: number) =>
+    Array.from({ length: K }, (_, i) => ({ data: batches[(from + i) % 4], lr: [3e-4] }));
+  await step.run(store, feeds(0), 0);
   const t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) await step.run(store, [{ data: batches[i % 4], lr: [3e-4] }], i + 2);
+  for (let i = 0; i < STEPS; i += K) await step.run(store, feeds(i), K + i);
   const seconds = (performance.now() - t0) / 1000;
   console.log(
     JSON.stringify({
@@ -92,7 +97,9 @@ if (ref.status !== 0) {
 }
 const o = lastJson(ours.stdout);
 const r = lastJson(ref.stdout);
-console.log(`GPT-2 ${L} layers, d=${D}, ${H} heads, T=${TT}, vocab ${V}, batch ${B}, ${STEPS} timed steps`);
+console.log(
+  `GPT-2 ${L} layers, d=${D}, ${H} heads, T=${TT}, vocab ${V}, batch ${B}, ${STEPS} timed steps, ${K} steps per run`,
+);
 console.log(
   `engine : ${o.tokens_per_s.toFixed(0)} tokens/s (${o.ms_per_step.toFixed(0)} ms/step), peak RSS ${o.peak_rss_mb.toFixed(0)} MB`,
 );

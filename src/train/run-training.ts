@@ -356,7 +356,7 @@ export async function runTraining(
     clipNorm: t.clip_grad_norm,
     maxSteps: t.max_steps,
     microBatches: t.batch_size / micro,
-    stepsPerRun: t.steps_per_run,
+    stepsPerRun: t.steps_per_run ?? (micro < t.batch_size ? 1 : 4),
     evalEvery: t.eval_every,
     saveEvery: t.save_every,
     logEvery: t.log_every,
