@@ -24,6 +24,9 @@ export function session(key: string, program: () => Program): Promise<ort.Infere
     const p = program();
     s = ort.InferenceSession.create(encodeModel(p.nodes, p.inputs, p.outputs), {
       intraOpNumThreads: threads(),
+      // Idle pool threads must not spin: linalg alternates between many sessions (each with its own pool) and
+      // JS/WebAssembly work, and on 2 cores a spinning thread of the last session stole ~30 ms from a 55 ms Gram.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
     });

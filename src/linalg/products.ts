@@ -70,12 +70,25 @@ function gramProgram(blocks: number, outer: boolean): () => Program {
   };
 }
 
+function gramBlocks(d: number): number {
+  return Math.max(1, Math.min(4, Math.round(d / 128), d));
+}
+
 async function ortGram(f: Matrix, outer: boolean): Promise<Matrix> {
   const d = outer ? f.rows : f.cols;
-  const blocks = Math.max(1, Math.min(4, Math.round(d / 128), d));
+  const blocks = gramBlocks(d);
   const out = await run(`gram-${outer ? 'outer-' : ''}${blocks}`, gramProgram(blocks, outer), {
     F: { type: 'float64', data: f.data, dims: [f.rows, f.cols] },
   });
+  return assembleGram(out, d, blocks);
+}
+
+/** The full symmetric d×d matrix from the lower blocks G{i}_{j} of gramProgram. */
+function assembleGram(
+  out: Record<string, { dims: readonly number[]; data: unknown }>,
+  d: number,
+  blocks: number,
+): Matrix {
   const size = Math.ceil(d / blocks); // Split's num_outputs: equal blocks, the last one smaller
   const g = matrix(d, d);
   const o = g.data;
@@ -97,6 +110,99 @@ async function ortGram(f: Matrix, outer: boolean): Promise<Matrix> {
       }
     }
   return g;
+}
+
+/** Per-class affine rows x_i = w_i (f_i − a_{g_i}) + b_{g_i}: a group index per row, per-group offsets. */
+export interface AffineRows {
+  f: Matrix;
+  /** Group of each row (0..G−1). */
+  group: Int32Array;
+  /** Row weights; all ones when absent. */
+  w?: Float64Array;
+  /** G×cols offsets subtracted before weighting; zero when absent. */
+  a?: Float64Array;
+  /** G×cols offsets added after weighting. */
+  b: Float64Array;
+}
+
+function affineGramProgram(blocks: number): () => Program {
+  return () => {
+    const base = gramProgram(blocks, false)();
+    return {
+      nodes: [
+        { op: 'Gather', inputs: ['A', 'G'], outputs: ['Ag'], ints: { axis: 0 } },
+        { op: 'Gather', inputs: ['B', 'G'], outputs: ['Bg'], ints: { axis: 0 } },
+        { op: 'Sub', inputs: ['X', 'Ag'], outputs: ['D'] },
+        { op: 'Mul', inputs: ['D', 'W'], outputs: ['DW'] },
+        { op: 'Add', inputs: ['DW', 'Bg'], outputs: ['F'] },
+        ...base.nodes,
+      ],
+      inputs: [
+        { name: 'X', type: 'float64', dims: ['n', 'd'] },
+        { name: 'G', type: 'int64', dims: ['n'] },
+        { name: 'W', type: 'float64', dims: ['n', 1] },
+        { name: 'A', type: 'float64', dims: ['g', 'd'] },
+        { name: 'B', type: 'float64', dims: ['g', 'd'] },
+      ],
+      outputs: base.outputs,
+    };
+  };
+}
+
+/**
+ * Σ_i x_i x_iᵀ for the affine rows (SFDA's within-class scatter of plain or ConfMix rows). Large inputs form the
+ * rows inside the onnxruntime graph, so the N×D rows never exist in JS memory (and fresh N×D buffers cost a page
+ * fault per 4 KiB on first touch, ~15 ms per 30 MB here).
+ */
+export async function gramOfAffineRows(rows: AffineRows): Promise<Matrix> {
+  const { f, group, b } = rows;
+  const n = f.rows;
+  const d = f.cols;
+  const g = b.length / d;
+  const w = rows.w ?? new Float64Array(n).fill(1);
+  const a = rows.a ?? new Float64Array(g * d);
+  if (n * d * d >= ortMinFlops && n > 0) {
+    const blocks = gramBlocks(d);
+    const out = await run(`affine-gram-${blocks}`, affineGramProgram(blocks), {
+      X: { type: 'float64', data: f.data, dims: [n, d] },
+      G: { type: 'int64', data: BigInt64Array.from(group, BigInt), dims: [n] },
+      W: { type: 'float64', data: w, dims: [n, 1] },
+      A: { type: 'float64', data: a, dims: [g, d] },
+      B: { type: 'float64', data: b, dims: [g, d] },
+    });
+    return assembleGram(out, d, blocks);
+  }
+  const x = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const o = group[i] * d;
+    for (let j = 0; j < d; j++) x[r + j] = w[i] * (f.data[r + j] - a[o + j]) + b[o + j];
+  }
+  return gramJs(matrix(n, d, x));
+}
+
+/** Σ_{i in group k} w_i f_i (G×cols): per-class sums, through onnxruntime as one product when large. */
+export async function groupSums(
+  f: Matrix,
+  group: Int32Array,
+  groups: number,
+  w?: Float64Array,
+): Promise<Float64Array> {
+  const n = f.rows;
+  const d = f.cols;
+  if (n * d * groups >= ortMinFlops) {
+    const onehot = matrix(groups, n);
+    for (let i = 0; i < n; i++) onehot.data[group[i] * n + i] = w ? w[i] : 1;
+    return (await ortGemm(onehot, f, 0, 0)).data;
+  }
+  const sums = new Float64Array(groups * d);
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const o = group[i] * d;
+    const wi = w ? w[i] : 1;
+    for (let j = 0; j < d; j++) sums[o + j] += wi * f.data[r + j];
+  }
+  return sums;
 }
 
 /** Fᵀ F (cols × cols), exactly symmetric. */

@@ -4,7 +4,7 @@
  */
 import { choleskyBlocked, solveLower, solveUpperT } from '../linalg/cholesky.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
-import { gram, matmul } from '../linalg/products.ts';
+import { gramOfAffineRows, groupSums, matmul } from '../linalg/products.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
@@ -24,19 +24,14 @@ interface Rows {
   others?: Float64Array;
 }
 
-function classMeans(rows: Rows, y: Int32Array, counts: Int32Array): Float64Array {
+/** Class means of the rows: Σ w_i f_i from one product, plus the others' share (n_c − Σ w_i) o_c. */
+async function classMeans(rows: Rows, y: Int32Array, counts: Int32Array): Promise<Float64Array> {
   const c = counts.length;
-  const { rows: n, cols: d, data } = rows.f;
+  const d = rows.f.cols;
   const { w, others } = rows;
-  const means = new Float64Array(c * d);
+  const means = await groupSums(rows.f, y, c, w);
   const weight = new Float64Array(c); // Σ w_i over the class
-  for (let i = 0; i < n; i++) {
-    const r = i * d;
-    const o = y[i] * d;
-    const wi = w ? w[i] : 1;
-    weight[y[i]] += wi;
-    for (let j = 0; j < d; j++) means[o + j] += wi * data[r + j];
-  }
+  if (w) for (let i = 0; i < y.length; i++) weight[y[i]] += w[i];
   for (let k = 0; k < c; k++)
     for (let j = 0; j < d; j++) {
       const rest = others ? (counts[k] - weight[k]) * others[k * d + j] : 0;
@@ -82,30 +77,29 @@ function powerLambdaMax(s: Float64Array, d: number): number {
   return lmax;
 }
 
-/**
- * One LDA fit. `scratch` (N×D) receives the within-class centred rows, so the two fits share one buffer.
- */
+/** One LDA fit. */
 async function fit(
   rows: Rows,
   y: Int32Array,
   counts: Int32Array,
-  scratch: Float64Array,
   lambdaIn?: number,
 ): Promise<Fit & { means: Float64Array }> {
-  const { rows: n, cols: d, data: F } = rows.f;
+  const { rows: n, cols: d } = rows.f;
   const { w, others } = rows;
   const c = counts.length;
-  const means = classMeans(rows, y, counts);
-  // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram)
-  for (let i = 0; i < n; i++) {
-    const r = i * d;
-    const o = y[i] * d;
-    if (w && others) {
-      const wi = w[i];
-      for (let j = 0; j < d; j++) scratch[r + j] = wi * F[r + j] + (1 - wi) * others[o + j] - means[o + j];
-    } else for (let j = 0; j < d; j++) scratch[r + j] = F[r + j] - means[o + j];
+  const means = await classMeans(rows, y, counts);
+  // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram). Mixed
+  // rows minus their class mean are w_i (f_i − o_c) + (o_c − μ_c).
+  let offsets = means;
+  if (others) {
+    offsets = new Float64Array(c * d);
+    for (let q = 0; q < c * d; q++) offsets[q] = others[q] - means[q];
   }
-  const sw = (await gram({ rows: n, cols: d, data: scratch })).data;
+  const sw = (
+    others
+      ? await gramOfAffineRows({ f: rows.f, group: y, w, a: others, b: offsets })
+      : await gramOfAffineRows({ f: rows.f, group: y, a: means, b: new Float64Array(c * d) })
+  ).data;
   for (let k = 0; k < sw.length; k++) sw[k] /= n;
   const lambda = lambdaIn ?? Math.max(Math.exp(-5 * powerLambdaMax(sw, d)), 1e-10);
   let trace = 0;
@@ -170,8 +164,7 @@ export async function sfda(
   const { labels: enc } = prepare(features, labels, options);
   const { y, counts, numClasses: c } = enc;
   const d = features.cols;
-  const scratch = new Float64Array(features.rows * d);
-  const first = await fit({ f: features }, y, counts, scratch);
+  const first = await fit({ f: features }, y, counts);
   const p = first.probs;
   // the reference softmaxes the probabilities a second time ("soften")
   for (let i = 0; i < features.rows; i++) {
@@ -186,7 +179,7 @@ export async function sfda(
   for (let k = 0; k < c; k++)
     for (let j = 0; j < d; j++) others[k * d + j] = (total[j] - means[k * d + j]) / (c - 1);
   const w = Float64Array.from(y, (k, i) => p[i * c + k]); // ConfMix weight: the row's own-class probability
-  const second = await fit({ f: features, w, others }, y, counts, scratch, first.lambda);
+  const second = await fit({ f: features, w, others }, y, counts, first.lambda);
   let s = 0;
   for (let i = 0; i < features.rows; i++) s += second.probs[i * c + y[i]];
   return s / features.rows;
