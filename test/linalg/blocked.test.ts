@@ -7,7 +7,13 @@ import { affineSquaredNorms, weightedScatter } from '../../src/linalg/batched.ts
 import { cholesky, choleskyBlocked } from '../../src/linalg/cholesky.ts';
 import { applyRotations, type Rotations, tridiagonalQL } from '../../src/linalg/eigh.ts';
 import { type Matrix, matrix } from '../../src/linalg/matrix.ts';
-import { gram, setOrtMinFlops, trailingUpdate } from '../../src/linalg/products.ts';
+import {
+  gram,
+  gramOfAffineRows,
+  groupSums,
+  setOrtMinFlops,
+  trailingUpdate,
+} from '../../src/linalg/products.ts';
 import {
   applyQ,
   applyQt,
@@ -249,4 +255,26 @@ test('rotation and reflector kernels: WebAssembly equals JS (even and odd widths
     assert.ok(maxDiff(out[0][0], out[1][0]) < 1e-14, `rotations m=${m}`);
     assert.ok(maxDiff(out[0][1], out[1][1]) < 1e-13, `reflectors m=${m}`);
   }
+});
+
+test('gramOfAffineRows and groupSums: onnxruntime and JS agree with the definitions', async () => {
+  const n = 40;
+  const d = 6;
+  const g = 3;
+  const f = random(n, d, 30);
+  const group = Int32Array.from({ length: n }, (_, i) => (i * 7) % g);
+  const w = Float64Array.from(random(n, 1, 31).data, (v) => v + 0.5);
+  const a = random(g, d, 32).data;
+  const b = random(g, d, 33).data;
+  const rows = matrix(n, d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++)
+      rows.data[i * d + j] = w[i] * (f.data[i * d + j] - a[group[i] * d + j]) + b[group[i] * d + j];
+  const want = await gram(rows);
+  const sums = new Float64Array(g * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sums[group[i] * d + j] += w[i] * f.data[i * d + j];
+  await bothPaths(async () => {
+    assert.ok(maxDiff((await gramOfAffineRows({ f, group, w, a, b })).data, want.data) < 1e-12);
+    assert.ok(maxDiff(await groupSums(f, group, g, w), sums) < 1e-13);
+  });
 });
