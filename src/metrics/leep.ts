@@ -73,20 +73,61 @@ export function leep(sourceProbs: Matrix, labels: ArrayLike<number>, options: Le
   const tolerance = options.tolerance ?? 1e-4;
   const joint = new Float64Array(enc.numClasses * cs);
   for (let i = 0; i < n; i++) {
-    const r = i * cs;
-    const o = enc.y[i] * cs;
-    let s = 0;
-    let bad = false;
-    for (let z = 0; z < cs; z++) {
-      const v = data[r + z];
-      s += v;
-      bad ||= !(v >= 0 && v < Infinity);
-      joint[o + z] += v;
+    const s = accumulateRow(data, i * cs, joint, enc.y[i] * cs, cs);
+    if (!(Math.abs(s - 1) <= tolerance)) {
+      const row = data.subarray(i * cs, (i + 1) * cs);
+      probabilityRowError(
+        row,
+        i,
+        row.reduce((a, b) => a + b, 0),
+        { sourceProbs: options.names?.sourceProbs },
+      );
     }
-    if (bad || Math.abs(s - 1) > tolerance)
-      probabilityRowError(data.subarray(r, r + cs), i, s, { sourceProbs: options.names?.sourceProbs });
   }
   return leepFromJoint(theta, enc.y, enc.numClasses, joint);
+}
+
+/*
+ * The per-row loops live in small functions: called once per row, they are optimised after a few hundred calls,
+ * where one long loop in the caller waits for on-stack replacement; and two accumulators keep the adds from
+ * waiting on each other.
+ */
+
+/** Adds θ's row (at r) into the joint's row (at o); returns the row sum, NaN or −1 when an entry is invalid. */
+function accumulateRow(data: Float64Array, r: number, joint: Float64Array, o: number, cs: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let negative = false;
+  let z = 0;
+  for (; z + 1 < cs; z += 2) {
+    const a = data[r + z];
+    const b = data[r + z + 1];
+    s0 += a;
+    s1 += b;
+    joint[o + z] += a;
+    joint[o + z + 1] += b;
+    if (a < 0 || b < 0) negative = true;
+  }
+  if (z < cs) {
+    const a = data[r + z];
+    s0 += a;
+    joint[o + z] += a;
+    if (a < 0) negative = true;
+  }
+  return negative ? -1 : s0 + s1; // NaN or ±Infinity entries make the sum NaN or infinite
+}
+
+/** Σ_z θ[r + z] cond[o + z]. */
+function rowDot(data: Float64Array, r: number, cond: Float64Array, o: number, cs: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let z = 0;
+  for (; z + 1 < cs; z += 2) {
+    s0 += data[r + z] * cond[o + z];
+    s1 += data[r + z + 1] * cond[o + z + 1];
+  }
+  if (z < cs) s0 += data[r + z] * cond[o + z];
+  return s0 + s1;
 }
 
 /** LEEP on already validated probabilities and 0..C-1 labels. */
@@ -112,10 +153,7 @@ function leepFromJoint(theta: Matrix, y: Int32Array, ct: number, joint: Float64A
   let total = 0;
   const floor = -Math.log(ct);
   for (let i = 0; i < n; i++) {
-    const r = i * cs;
-    const o = y[i] * cs;
-    let eep = 0;
-    for (let z = 0; z < cs; z++) eep += data[r + z] * cond[o + z];
+    const eep = rowDot(data, i * cs, cond, y[i] * cs, cs);
     total += eep > 0 ? Math.log(eep) : floor;
   }
   return total / n;
