@@ -97,37 +97,49 @@ export function leep(sourceProbs: Matrix, labels: ArrayLike<number>, options: Le
 function accumulateRow(data: Float64Array, r: number, joint: Float64Array, o: number, cs: number): number {
   let s0 = 0;
   let s1 = 0;
-  let negative = false;
+  let s2 = 0;
+  let s3 = 0;
+  let min = 0;
   let z = 0;
-  for (; z + 1 < cs; z += 2) {
+  for (; z + 3 < cs; z += 4) {
     const a = data[r + z];
     const b = data[r + z + 1];
+    const c = data[r + z + 2];
+    const d = data[r + z + 3];
     s0 += a;
     s1 += b;
+    s2 += c;
+    s3 += d;
     joint[o + z] += a;
     joint[o + z + 1] += b;
-    if (a < 0 || b < 0) negative = true;
+    joint[o + z + 2] += c;
+    joint[o + z + 3] += d;
+    min = Math.min(min, a, b, c, d);
   }
-  if (z < cs) {
+  for (; z < cs; z++) {
     const a = data[r + z];
     s0 += a;
     joint[o + z] += a;
-    if (a < 0) negative = true;
+    min = Math.min(min, a);
   }
-  return negative ? -1 : s0 + s1; // NaN or ±Infinity entries make the sum NaN or infinite
+  return min < 0 ? -1 : s0 + s1 + (s2 + s3); // NaN or ±Infinity entries make the sum NaN or infinite
 }
 
 /** Σ_z θ[r + z] cond[o + z]. */
 function rowDot(data: Float64Array, r: number, cond: Float64Array, o: number, cs: number): number {
   let s0 = 0;
   let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
   let z = 0;
-  for (; z + 1 < cs; z += 2) {
+  for (; z + 3 < cs; z += 4) {
     s0 += data[r + z] * cond[o + z];
     s1 += data[r + z + 1] * cond[o + z + 1];
+    s2 += data[r + z + 2] * cond[o + z + 2];
+    s3 += data[r + z + 3] * cond[o + z + 3];
   }
-  if (z < cs) s0 += data[r + z] * cond[o + z];
-  return s0 + s1;
+  for (; z < cs; z++) s0 += data[r + z] * cond[o + z];
+  return s0 + s1 + (s2 + s3);
 }
 
 /** LEEP on already validated probabilities and 0..C-1 labels. */
