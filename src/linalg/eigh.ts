@@ -8,7 +8,7 @@
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
 import { applyQ, applyQt, checkSquare, tridiagonalizeBlocked } from './tridiagonal.ts';
-import { wasmKernels } from './wasm.ts';
+import { withKernels } from './wasm.ts';
 
 /** Rotations recorded by the QL iteration, in the order they were applied. */
 export interface Rotations {
@@ -140,8 +140,8 @@ export async function applyRotations(
   const oC = x.length;
   const oS = oC + count;
   const oIdx = oS + count; // in f64 slots; the i32 indices take half of what is reserved
-  const kern = await wasmKernels((oIdx + Math.ceil(count / 2)) * 8);
-  if (kern) {
+  const done = await withKernels((oIdx + Math.ceil(count / 2)) * 8, (kern) => {
+    if (!kern) return false;
     const f64 = new Float64Array(kern.memory.buffer);
     f64.set(x, oX);
     f64.set(rot.c.subarray(0, count), oC);
@@ -149,8 +149,9 @@ export async function applyRotations(
     new Int32Array(kern.memory.buffer, oIdx * 8, count).set(rot.index.subarray(0, count));
     kern.rotate_rows(oX * 8, m, oIdx * 8, oC * 8, oS * 8, count, forward ? 1 : -1);
     x.set(f64.subarray(oX, oX + x.length));
-    return;
-  }
+    return true;
+  });
+  if (done) return;
   const sign = forward ? 1 : -1;
   for (let k = 0; k < count; k++) {
     const r = forward ? k : count - 1 - k;

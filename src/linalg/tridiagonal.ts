@@ -8,7 +8,7 @@
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
 import { trailingUpdate } from './products.ts';
-import { wasmKernels } from './wasm.ts';
+import { withKernels } from './wasm.ts';
 
 export interface Tridiagonal {
   readonly n: number;
@@ -131,15 +131,19 @@ async function applyReflectors(tri: Tridiagonal, b: Matrix, transposed: boolean)
   const oV = b.data.length;
   const oTau = oV + n * n;
   const oW = oTau + n;
-  const kern = n > 2 && m > 0 ? await wasmKernels((oW + m) * 8) : null;
-  if (kern) {
-    const f64 = new Float64Array(kern.memory.buffer);
-    f64.set(b.data, 0);
-    f64.set(v, oV);
-    f64.set(tau, oTau);
-    kern.reflect_rows(0, m, oV * 8, n, oTau * 8, oW * 8, transposed ? 1 : -1);
-    return matrix(n, m, f64.slice(0, oV));
-  }
+  const done =
+    n > 2 && m > 0
+      ? await withKernels((oW + m) * 8, (kern) => {
+          if (!kern) return null;
+          const f64 = new Float64Array(kern.memory.buffer);
+          f64.set(b.data, 0);
+          f64.set(v, oV);
+          f64.set(tau, oTau);
+          kern.reflect_rows(0, m, oV * 8, n, oTau * 8, oW * 8, transposed ? 1 : -1);
+          return matrix(n, m, f64.slice(0, oV));
+        })
+      : null;
+  if (done) return done;
   const y = b.data.slice();
   const w = new Float64Array(m);
   if (transposed) for (let k = 0; k < n - 2; k++) applyReflector(tri, k, y, m, w);
@@ -235,116 +239,117 @@ export async function tridiagonalizeBlocked(a: Matrix, block = 32): Promise<Trid
   const oV = oCol + n;
   const oW = oV + n;
   const size = oW + n;
-  const kern = await wasmKernels(size * 8);
-  const buf = kern ? new Float64Array(kern.memory.buffer, 0, size) : new Float64Array(size);
-  const vc = buf.subarray(oVc, oWc);
-  const wc = buf.subarray(oWc, oCol);
-  const col = buf.subarray(oCol, oV);
-  const v = buf.subarray(oV, oW);
-  const w = buf.subarray(oW, size);
-  const wv = new Float64Array(block);
-  const vv = new Float64Array(block);
-  const x = new Float64Array(n * 2 * block);
-  const y = new Float64Array(n * 2 * block);
-  let tOff = 0; // the trailing matrix, m×m, lower triangle valid, at buf[tOff..]
-  buf.set(a.data, 0);
-  let m = n;
-  let k0 = 0;
-  while (m > 2) {
-    const t = buf.subarray(tOff, tOff + m * m);
-    const kb = Math.min(block, m - 2);
-    vc.fill(0, 0, kb * m);
-    wc.fill(0, 0, kb * m);
-    for (let i = 0; i < kb; i++) {
-      // column i of the trailing matrix as the panel's earlier reflectors have left it, rows i..m-1
-      for (let r = i; r < m; r++) col[r] = t[r * m + i];
-      for (let p = 0; p < i; p++) {
-        const po = p * m;
-        const wi = wc[po + i];
-        const vi = vc[po + i];
-        if (kern) kern.axpy2((oCol + i) * 8, (oVc + po + i) * 8, wi, (oWc + po + i) * 8, vi, m - i);
-        else for (let r = i; r < m; r++) col[r] -= vc[po + r] * wi + wc[po + r] * vi;
-      }
-      const k = k0 + i;
-      d[k] = col[i];
-      const alpha = col[i + 1];
-      let sig = 0;
-      for (let r = i + 2; r < m; r++) sig += col[r] * col[r];
-      if (sig === 0) {
-        e[k] = alpha;
-        tau[k] = 0;
-        continue;
-      }
-      const norm = Math.sqrt(alpha * alpha + sig);
-      const beta = alpha <= 0 ? norm : -norm;
-      const tk = (beta - alpha) / beta;
-      const inv = 1 / (alpha - beta);
-      e[k] = beta;
-      tau[k] = tk;
-      const len = m - i - 1; // v over rows i+1..m-1, v[0] = 1
-      const s = i + 1;
-      v[0] = 1;
-      for (let q = 1; q < len; q++) {
-        const xq = col[s + q] * inv;
-        v[q] = xq;
-        vs[k * n + k0 + s + q] = xq;
-      }
-      const io = i * m;
-      for (let q = 0; q < len; q++) vc[io + s + q] = v[q];
-      if (kern) kern.symv_lower(tOff * 8, m, s, oV * 8, oW * 8);
-      else symvLower(t, m, s, v, w);
-      // w -= V (Wᵀ v) + W (Vᵀ v) over the panel's earlier columns: the updates A22 has not received yet
-      for (let p = 0; p < i; p++) {
-        const po = p * m + s;
-        if (kern) {
-          wv[p] = kern.dot((oWc + po) * 8, oV * 8, len);
-          vv[p] = kern.dot((oVc + po) * 8, oV * 8, len);
-        } else {
-          let a1 = 0;
-          let a2 = 0;
-          for (let q = 0; q < len; q++) {
-            a1 += wc[po + q] * v[q];
-            a2 += vc[po + q] * v[q];
+  return withKernels(size * 8, async (kern) => {
+    const buf = kern ? new Float64Array(kern.memory.buffer, 0, size) : new Float64Array(size);
+    const vc = buf.subarray(oVc, oWc);
+    const wc = buf.subarray(oWc, oCol);
+    const col = buf.subarray(oCol, oV);
+    const v = buf.subarray(oV, oW);
+    const w = buf.subarray(oW, size);
+    const wv = new Float64Array(block);
+    const vv = new Float64Array(block);
+    const x = new Float64Array(n * 2 * block);
+    const y = new Float64Array(n * 2 * block);
+    let tOff = 0; // the trailing matrix, m×m, lower triangle valid, at buf[tOff..]
+    buf.set(a.data, 0);
+    let m = n;
+    let k0 = 0;
+    while (m > 2) {
+      const t = buf.subarray(tOff, tOff + m * m);
+      const kb = Math.min(block, m - 2);
+      vc.fill(0, 0, kb * m);
+      wc.fill(0, 0, kb * m);
+      for (let i = 0; i < kb; i++) {
+        // column i of the trailing matrix as the panel's earlier reflectors have left it, rows i..m-1
+        for (let r = i; r < m; r++) col[r] = t[r * m + i];
+        for (let p = 0; p < i; p++) {
+          const po = p * m;
+          const wi = wc[po + i];
+          const vi = vc[po + i];
+          if (kern) kern.axpy2((oCol + i) * 8, (oVc + po + i) * 8, wi, (oWc + po + i) * 8, vi, m - i);
+          else for (let r = i; r < m; r++) col[r] -= vc[po + r] * wi + wc[po + r] * vi;
+        }
+        const k = k0 + i;
+        d[k] = col[i];
+        const alpha = col[i + 1];
+        let sig = 0;
+        for (let r = i + 2; r < m; r++) sig += col[r] * col[r];
+        if (sig === 0) {
+          e[k] = alpha;
+          tau[k] = 0;
+          continue;
+        }
+        const norm = Math.sqrt(alpha * alpha + sig);
+        const beta = alpha <= 0 ? norm : -norm;
+        const tk = (beta - alpha) / beta;
+        const inv = 1 / (alpha - beta);
+        e[k] = beta;
+        tau[k] = tk;
+        const len = m - i - 1; // v over rows i+1..m-1, v[0] = 1
+        const s = i + 1;
+        v[0] = 1;
+        for (let q = 1; q < len; q++) {
+          const xq = col[s + q] * inv;
+          v[q] = xq;
+          vs[k * n + k0 + s + q] = xq;
+        }
+        const io = i * m;
+        for (let q = 0; q < len; q++) vc[io + s + q] = v[q];
+        if (kern) kern.symv_lower(tOff * 8, m, s, oV * 8, oW * 8);
+        else symvLower(t, m, s, v, w);
+        // w -= V (Wᵀ v) + W (Vᵀ v) over the panel's earlier columns: the updates A22 has not received yet
+        for (let p = 0; p < i; p++) {
+          const po = p * m + s;
+          if (kern) {
+            wv[p] = kern.dot((oWc + po) * 8, oV * 8, len);
+            vv[p] = kern.dot((oVc + po) * 8, oV * 8, len);
+          } else {
+            let a1 = 0;
+            let a2 = 0;
+            for (let q = 0; q < len; q++) {
+              a1 += wc[po + q] * v[q];
+              a2 += vc[po + q] * v[q];
+            }
+            wv[p] = a1;
+            vv[p] = a2;
           }
-          wv[p] = a1;
-          vv[p] = a2;
+        }
+        for (let p = 0; p < i; p++) {
+          const po = p * m + s;
+          if (kern) kern.axpy2(oW * 8, (oVc + po) * 8, wv[p], (oWc + po) * 8, vv[p], len);
+          else for (let q = 0; q < len; q++) w[q] -= vc[po + q] * wv[p] + wc[po + q] * vv[p];
+        }
+        let pv = 0;
+        for (let q = 0; q < len; q++) {
+          w[q] *= tk;
+          pv += w[q] * v[q];
+        }
+        const h = 0.5 * tk * pv;
+        for (let q = 0; q < len; q++) wc[io + s + q] = w[q] - h * v[q];
+      }
+      // trailing update T[kb:, kb:] − [V W] [W V]ᵀ, written into the other buffer
+      const p = m - kb;
+      const k2 = 2 * kb;
+      for (let c = 0; c < kb; c++) {
+        const co = c * m + kb;
+        for (let r = 0; r < p; r++) {
+          const vx = vc[co + r];
+          const wx = wc[co + r];
+          x[r * k2 + c] = vx;
+          x[r * k2 + kb + c] = wx;
+          y[r * k2 + c] = wx;
+          y[r * k2 + kb + c] = vx;
         }
       }
-      for (let p = 0; p < i; p++) {
-        const po = p * m + s;
-        if (kern) kern.axpy2(oW * 8, (oVc + po) * 8, wv[p], (oWc + po) * 8, vv[p], len);
-        else for (let q = 0; q < len; q++) w[q] -= vc[po + q] * wv[p] + wc[po + q] * vv[p];
-      }
-      let pv = 0;
-      for (let q = 0; q < len; q++) {
-        w[q] *= tk;
-        pv += w[q] * v[q];
-      }
-      const h = 0.5 * tk * pv;
-      for (let q = 0; q < len; q++) wc[io + s + q] = w[q] - h * v[q];
+      const next = tOff === 0 ? nn : 0;
+      await trailingUpdate(t, m, kb, x, y, k2, buf.subarray(next, next + nn));
+      tOff = next;
+      m = p;
+      k0 += kb;
     }
-    // trailing update T[kb:, kb:] − [V W] [W V]ᵀ, written into the other buffer
-    const p = m - kb;
-    const k2 = 2 * kb;
-    for (let c = 0; c < kb; c++) {
-      const co = c * m + kb;
-      for (let r = 0; r < p; r++) {
-        const vx = vc[co + r];
-        const wx = wc[co + r];
-        x[r * k2 + c] = vx;
-        x[r * k2 + kb + c] = wx;
-        y[r * k2 + c] = wx;
-        y[r * k2 + kb + c] = vx;
-      }
-    }
-    const next = tOff === 0 ? nn : 0;
-    await trailingUpdate(t, m, kb, x, y, k2, buf.subarray(next, next + nn));
-    tOff = next;
-    m = p;
-    k0 += kb;
-  }
-  d[k0] = buf[tOff];
-  e[k0] = buf[tOff + 2];
-  d[k0 + 1] = buf[tOff + 3];
-  return { n, d, e, v: vs, tau };
+    d[k0] = buf[tOff];
+    e[k0] = buf[tOff + 2];
+    d[k0 + 1] = buf[tOff + 3];
+    return { n, d, e, v: vs, tau };
+  });
 }

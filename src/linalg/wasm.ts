@@ -1,7 +1,7 @@
 /**
  * The WebAssembly SIMD kernels of wasm/kernels.wat: compiled once per process from the text through wabt, then
- * instantiated per call with a memory of its own (a blocked factorisation awaits onnxruntime between panels, so
- * two of them may interleave). The level-2 loops of the tridiagonalisation run ~3× faster there than as JS
+ * lent out as pooled instances, each with a memory of its own (a blocked factorisation awaits onnxruntime between
+ * panels, so two of them may interleave). The level-2 loops of the tridiagonalisation run ~3× faster there than as JS
  * (f64x2 arithmetic, no bounds checks). When WebAssembly SIMD or wabt is unavailable, or TLAB_LINALG_WASM=0,
  * callers fall back to their JS loops.
  */
@@ -69,7 +69,45 @@ export async function wasmKernels(bytes: number): Promise<Kernels | null> {
   const mod = await compiled;
   if (!mod || !wasmApi) return null;
   const k = new wasmApi.Instance(mod, {}).exports as unknown as Kernels;
+  grow(k, bytes);
+  return k;
+}
+
+function grow(k: Kernels, bytes: number): void {
   const pages = Math.ceil(bytes / 65536) - k.memory.buffer.byteLength / 65536;
   if (pages > 0) k.memory.grow(pages);
-  return k;
+}
+
+/**
+ * Instances whose memory is reused from call to call: fresh memory costs a page fault per 4 KiB on first touch
+ * (~5 ms for the 10 MB a D=768 tridiagonalisation needs). An instance is lent to one caller at a time, so
+ * interleaved async callers never share memory.
+ */
+const idle: Kernels[] = [];
+
+/** Runs `fn` with a pooled instance of at least `bytes` (null when the kernels are off or unavailable). */
+export async function withKernels<T>(bytes: number, fn: (k: Kernels | null) => Promise<T> | T): Promise<T> {
+  if (!enabled) return fn(null);
+  const size = (i: number) => idle[i].memory.buffer.byteLength;
+  let pick = -1; // the smallest idle instance that is big enough, else the biggest (grown)
+  for (let i = 0; i < idle.length; i++) {
+    const fits = size(i) >= bytes;
+    const pickFits = pick >= 0 && size(pick) >= bytes;
+    if (
+      pick < 0 ||
+      (fits && (!pickFits || size(i) < size(pick))) ||
+      (!fits && !pickFits && size(i) > size(pick))
+    )
+      pick = i;
+  }
+  let k: Kernels | null;
+  if (pick >= 0) {
+    k = idle.splice(pick, 1)[0];
+    grow(k, bytes);
+  } else k = await wasmKernels(bytes);
+  try {
+    return await fn(k);
+  } finally {
+    if (k && idle.length < 2) idle.push(k);
+  }
 }
