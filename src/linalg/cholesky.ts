@@ -3,6 +3,7 @@ import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
 import { type Program, run } from './ort-runtime.ts';
 import { trailingUpdate, useOrt } from './products.ts';
+import { withKernels } from './wasm.ts';
 
 /** Lower-triangular L with A = L Lᵀ (reads the lower triangle of A). Throws if A is not positive definite. */
 export function cholesky(a: Matrix): Matrix {
@@ -246,6 +247,34 @@ export function solveUpperT(l: Matrix, b: Matrix): Matrix {
     }
   }
   return fromColumns(x, n, m);
+}
+
+/**
+ * Solves L Lᵀ X = B (both substitutions) for lower-triangular L; B is n×m. The same as
+ * solveUpperT(l, solveLower(l, b)), with the row dot products and updates as WebAssembly SIMD kernels when available.
+ */
+export async function solveCholesky(l: Matrix, b: Matrix): Promise<Matrix> {
+  const n = l.rows;
+  const m = b.cols;
+  if (b.rows !== n) throw new TlabError(`solveCholesky: B has ${b.rows} rows, L is ${n}×${n}`);
+  const oX = n * n;
+  const done = await withKernels((oX + n * m) * 8, (k) => {
+    if (!k || n === 0) return null;
+    const f64 = new Float64Array(k.memory.buffer);
+    f64.set(l.data, 0);
+    f64.set(columnsOf(b), oX);
+    for (let c = 0; c < m; c++) {
+      const o = oX + c * n;
+      for (let i = 0; i < n; i++) f64[o + i] = (f64[o + i] - k.dot(i * n * 8, o * 8, i)) / f64[i * n + i];
+      for (let i = n - 1; i >= 0; i--) {
+        const xi = f64[o + i] / f64[i * n + i];
+        f64[o + i] = xi;
+        k.axpy2(o * 8, i * n * 8, xi, i * n * 8, 0, i); // column i of Lᵀ is row i of L
+      }
+    }
+    return fromColumns(f64.subarray(oX, oX + n * m), n, m);
+  });
+  return done ?? solveUpperT(l, solveLower(l, b));
 }
 
 /** Solves A X = B for symmetric positive-definite A. */

@@ -2,7 +2,7 @@
  * SFDA, Self-challenging Fisher Discriminant Analysis (Shao et al., ECCV 2022; spec §10.1). The reference's
  * generalized eigenproblem reduces exactly to coef_c = Sw_λ⁻¹ μ_c, so each fit is one Cholesky solve.
  */
-import { choleskyBlocked, solveLower, solveUpperT } from '../linalg/cholesky.ts';
+import { choleskyBlocked, solveCholesky } from '../linalg/cholesky.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
 import { gramOfAffineRows, groupSums, matmul } from '../linalg/products.ts';
 import { TlabError } from '../util/errors.ts';
@@ -48,13 +48,17 @@ function powerLambdaMax(s: Float64Array, d: number): number {
       const r = a * d;
       let s0 = 0;
       let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
       let b = 0;
-      for (; b + 1 < d; b += 2) {
+      for (; b + 3 < d; b += 4) {
         s0 += s[r + b] * v[b];
         s1 += s[r + b + 1] * v[b + 1];
+        s2 += s[r + b + 2] * v[b + 2];
+        s3 += s[r + b + 3] * v[b + 3];
       }
-      if (b < d) s0 += s[r + b] * v[b];
-      out[a] = s0 + s1;
+      for (; b < d; b++) s0 += s[r + b] * v[b];
+      out[a] = s0 + s1 + (s2 + s3);
     }
     return out;
   };
@@ -114,7 +118,7 @@ async function fit(
   const mt = matrix(d, c);
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) mt.data[j * c + k] = means[k * d + j];
   const l = await choleskyBlocked(shrunk);
-  const coef = solveUpperT(l, solveLower(l, mt)); // d×c, column k = Sw_λ⁻¹ μ_k
+  const coef = await solveCholesky(l, mt); // d×c, column k = Sw_λ⁻¹ μ_k
   const bias = new Float64Array(c);
   for (let k = 0; k < c; k++) {
     let s = 0;

@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { affineSquaredNorms, weightedScatter } from '../../src/linalg/batched.ts';
-import { cholesky, choleskyBlocked } from '../../src/linalg/cholesky.ts';
+import {
+  cholesky,
+  choleskyBlocked,
+  solveCholesky,
+  solveLower,
+  solveUpperT,
+} from '../../src/linalg/cholesky.ts';
 import { applyRotations, type Rotations, tridiagonalQL } from '../../src/linalg/eigh.ts';
 import { type Matrix, matrix } from '../../src/linalg/matrix.ts';
 import {
@@ -276,5 +282,23 @@ test('gramOfAffineRows and groupSums: onnxruntime and JS agree with the definiti
   await bothPaths(async () => {
     assert.ok(maxDiff((await gramOfAffineRows({ f, group, w, a, b })).data, want.data) < 1e-12);
     assert.ok(maxDiff(await groupSums(f, group, g, w), sums) < 1e-13);
+  });
+});
+
+test('solveCholesky equals the two substitutions and solves A X = B (WebAssembly on and off)', async () => {
+  const n = 27;
+  const a = await spd(n, 40);
+  const l = cholesky(a);
+  const b = random(n, 3, 41);
+  const want = solveUpperT(l, solveLower(l, b));
+  await bothPaths(async () => {
+    const x = await solveCholesky(l, b);
+    assert.ok(maxDiff(x.data, want.data) < 1e-10);
+    for (let i = 0; i < n; i++)
+      for (let c = 0; c < 3; c++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += a.data[i * n + k] * x.data[k * 3 + c];
+        assert.ok(Math.abs(s - b.data[i * 3 + c]) < 1e-9, `A X = B at (${i}, ${c})`);
+      }
   });
 });
