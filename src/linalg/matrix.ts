@@ -89,10 +89,10 @@ export function columnMeans(m: Matrix): Float64Array {
   return mean;
 }
 
-/** m with each column's mean subtracted (a new matrix). */
-export function centerColumns(m: Matrix, mean: Float64Array = columnMeans(m)): Matrix {
+/** m with each column's mean subtracted (a new matrix, or written into `out` of rows·cols elements). */
+export function centerColumns(m: Matrix, mean: Float64Array = columnMeans(m), out?: Float64Array): Matrix {
   const { rows, cols, data } = m;
-  const d = new Float64Array(rows * cols); // one pass (no copy-then-subtract)
+  const d = out ?? new Float64Array(rows * cols); // one pass (no copy-then-subtract)
   for (let i = 0; i < rows; i++) {
     const r = i * cols;
     for (let j = 0; j < cols; j++) d[r + j] = data[r + j] - mean[j];

@@ -7,6 +7,7 @@ import { TlabError } from '../util/errors.ts';
 import { eighTopBy } from './eigh.ts';
 import { centerColumns, columnMeans, type Matrix, matrix } from './matrix.ts';
 import { gram, matmul, outerGram } from './products.ts';
+import { withScratch } from './scratch.ts';
 
 export interface PcaResult {
   /** Column means that were subtracted. */
@@ -50,7 +51,13 @@ export async function pca(x: Matrix, size: PcaSize): Promise<PcaResult> {
   const dim = x.cols;
   if (n < 2) throw new TlabError(`pca: needs at least 2 rows, got ${n}`);
   const mean = columnMeans(x);
-  const xc = centerColumns(x, mean);
+  return withScratch(n * dim, (buf) => pcaCentred(centerColumns(x, mean, buf), mean, size));
+}
+
+/** PCA of the centred xc (a scratch buffer: nothing returned may alias it). */
+async function pcaCentred(xc: Matrix, mean: Float64Array, size: PcaSize): Promise<PcaResult> {
+  const n = xc.rows;
+  const dim = xc.cols;
   const maxK = Math.min(n, dim);
   const denom = n - 1;
   let totalVariance = 0;

@@ -10,6 +10,7 @@ import { choleskyBlocked, solveLower, solveUpperT } from '../linalg/cholesky.ts'
 import { eighProject } from '../linalg/eigh.ts';
 import { centerColumns, type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, matmul, outerGram } from '../linalg/products.ts';
+import { withScratch } from '../linalg/scratch.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, classSums, prepare } from './input.ts';
 
@@ -31,8 +32,9 @@ interface Parts {
   trace: number;
 }
 
-async function parts(features: Matrix, y: Int32Array, counts: Int32Array): Promise<Parts> {
-  const xc = centerColumns(features);
+/** `buf` (N×D scratch) receives the centred features; Parts.xc is a view of it. */
+async function parts(features: Matrix, y: Int32Array, counts: Int32Array, buf: Float64Array): Promise<Parts> {
+  const xc = centerColumns(features, undefined, buf);
   const n = xc.rows;
   const d = xc.cols;
   const c = counts.length;
@@ -168,15 +170,17 @@ export async function hScore(
   options: HScoreOptions = {},
 ): Promise<number> {
   const { labels: enc } = prepare(features, labels, options);
-  const p = await parts(features, enc.y, enc.counts);
   const n = features.rows;
-  if (n > features.cols && options.method !== 'eigen') {
-    const s = await traceBySolve(p.g, 1 / (n - 1), 0, p.m, solveRatio(options));
-    if (s !== null) return s;
-  }
-  const sp = await spectrum(p);
-  const cov = sp.values.map((v) => v / (n - 1));
-  return pinvTrace(cov, sp.weightedSq, rcondFor(features, options));
+  return withScratch(n * features.cols, async (buf) => {
+    const p = await parts(features, enc.y, enc.counts, buf);
+    if (n > features.cols && options.method !== 'eigen') {
+      const s = await traceBySolve(p.g, 1 / (n - 1), 0, p.m, solveRatio(options));
+      if (s !== null) return s;
+    }
+    const sp = await spectrum(p);
+    const cov = sp.values.map((v) => v / (n - 1));
+    return pinvTrace(cov, sp.weightedSq, rcondFor(features, options));
+  });
 }
 
 /** Ledoit-Wolf shrinkage intensity of centred X exactly as scikit-learn's ledoit_wolf_shrinkage. */
@@ -217,23 +221,25 @@ export async function shrinkageHScoreDetails(
   options: HScoreOptions = {},
 ): Promise<ShrinkageHScoreResult> {
   const { labels: enc } = prepare(features, labels, options);
-  const p = await parts(features, enc.y, enc.counts);
   const n = features.rows;
   const d = features.cols;
-  const alpha = ledoitWolfShrinkage(n, d, p.frob2, p.trace, p.xc);
-  const mu = p.trace / n / d;
-  if (n > d && options.method !== 'eigen') {
-    // Σ_α = (1−α) G/N + α μ I is positive definite whenever α > 0
-    const s = await traceBySolve(p.g, (1 - alpha) / n, alpha * mu, p.m, solveRatio(options));
-    if (s !== null) return { score: (1 - alpha) * s, shrinkage: alpha };
-  }
-  const sp = await spectrum(p);
-  const shrunk = sp.values.map((v) => (1 - alpha) * (v / n) + alpha * mu);
-  // eigenvalues of Σ_α outside the span of the data are α·μ; the class means have no component there
-  const allEig = shrunk.length < d ? Float64Array.of(...shrunk, alpha * mu) : shrunk;
-  const w = sp.weightedSq.map((x) => (1 - alpha) * x);
-  const wAll = shrunk.length < d ? Float64Array.of(...w, 0) : w;
-  return { score: pinvTrace(allEig, wAll, rcondFor(features, options)), shrinkage: alpha };
+  return withScratch(n * d, async (buf) => {
+    const p = await parts(features, enc.y, enc.counts, buf);
+    const alpha = ledoitWolfShrinkage(n, d, p.frob2, p.trace, p.xc);
+    const mu = p.trace / n / d;
+    if (n > d && options.method !== 'eigen') {
+      // Σ_α = (1−α) G/N + α μ I is positive definite whenever α > 0
+      const s = await traceBySolve(p.g, (1 - alpha) / n, alpha * mu, p.m, solveRatio(options));
+      if (s !== null) return { score: (1 - alpha) * s, shrinkage: alpha };
+    }
+    const sp = await spectrum(p);
+    const shrunk = sp.values.map((v) => (1 - alpha) * (v / n) + alpha * mu);
+    // eigenvalues of Σ_α outside the span of the data are α·μ; the class means have no component there
+    const allEig = shrunk.length < d ? Float64Array.of(...shrunk, alpha * mu) : shrunk;
+    const w = sp.weightedSq.map((x) => (1 - alpha) * x);
+    const wAll = shrunk.length < d ? Float64Array.of(...w, 0) : w;
+    return { score: pinvTrace(allEig, wAll, rcondFor(features, options)), shrinkage: alpha };
+  });
 }
 
 export async function shrinkageHScore(

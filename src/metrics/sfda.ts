@@ -4,7 +4,8 @@
  */
 import { choleskyBlocked, solveCholesky } from '../linalg/cholesky.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
-import { gramOfAffineRows, groupSums, matmul } from '../linalg/products.ts';
+import { gram, groupSums, matmul } from '../linalg/products.ts';
+import { withScratch } from '../linalg/scratch.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
@@ -81,29 +82,30 @@ function powerLambdaMax(s: Float64Array, d: number): number {
   return lmax;
 }
 
-/** One LDA fit. */
+/** One LDA fit. `scratch` (N×D) receives the within-class centred rows; the two fits share it. */
 async function fit(
   rows: Rows,
   y: Int32Array,
   counts: Int32Array,
+  scratch: Float64Array,
   lambdaIn?: number,
 ): Promise<Fit & { means: Float64Array }> {
-  const { rows: n, cols: d } = rows.f;
+  const { rows: n, cols: d, data: F } = rows.f;
   const { w, others } = rows;
   const c = counts.length;
   const means = await classMeans(rows, y, counts);
   // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram). Mixed
   // rows minus their class mean are w_i (f_i − o_c) + (o_c − μ_c).
-  let offsets = means;
-  if (others) {
-    offsets = new Float64Array(c * d);
-    for (let q = 0; q < c * d; q++) offsets[q] = others[q] - means[q];
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const o = y[i] * d;
+    if (w && others) {
+      const wi = w[i];
+      for (let j = 0; j < d; j++)
+        scratch[r + j] = wi * (F[r + j] - others[o + j]) + (others[o + j] - means[o + j]);
+    } else for (let j = 0; j < d; j++) scratch[r + j] = F[r + j] - means[o + j];
   }
-  const sw = (
-    others
-      ? await gramOfAffineRows({ f: rows.f, group: y, w, a: others, b: offsets })
-      : await gramOfAffineRows({ f: rows.f, group: y, a: means, b: new Float64Array(c * d) })
-  ).data;
+  const sw = (await gram(matrix(n, d, scratch))).data;
   for (let k = 0; k < sw.length; k++) sw[k] /= n;
   const lambda = lambdaIn ?? Math.max(Math.exp(-5 * powerLambdaMax(sw, d)), 1e-10);
   let trace = 0;
@@ -168,23 +170,25 @@ export async function sfda(
   const { labels: enc } = prepare(features, labels, options);
   const { y, counts, numClasses: c } = enc;
   const d = features.cols;
-  const first = await fit({ f: features }, y, counts);
-  const p = first.probs;
-  // the reference softmaxes the probabilities a second time ("soften")
-  for (let i = 0; i < features.rows; i++) {
-    let max = -Infinity;
-    for (let k = 0; k < c; k++) max = Math.max(max, p[i * c + k]);
-    softmaxInPlace(p, i * c, c, max);
-  }
-  const means = first.means;
-  const total = new Float64Array(d);
-  for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) total[j] += means[k * d + j];
-  const others = new Float64Array(c * d); // mean of the other classes' means
-  for (let k = 0; k < c; k++)
-    for (let j = 0; j < d; j++) others[k * d + j] = (total[j] - means[k * d + j]) / (c - 1);
-  const w = Float64Array.from(y, (k, i) => p[i * c + k]); // ConfMix weight: the row's own-class probability
-  const second = await fit({ f: features, w, others }, y, counts, first.lambda);
-  let s = 0;
-  for (let i = 0; i < features.rows; i++) s += second.probs[i * c + y[i]];
-  return s / features.rows;
+  return withScratch(features.rows * d, async (scratch) => {
+    const first = await fit({ f: features }, y, counts, scratch);
+    const p = first.probs;
+    // the reference softmaxes the probabilities a second time ("soften")
+    for (let i = 0; i < features.rows; i++) {
+      let max = -Infinity;
+      for (let k = 0; k < c; k++) max = Math.max(max, p[i * c + k]);
+      softmaxInPlace(p, i * c, c, max);
+    }
+    const means = first.means;
+    const total = new Float64Array(d);
+    for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) total[j] += means[k * d + j];
+    const others = new Float64Array(c * d); // mean of the other classes' means
+    for (let k = 0; k < c; k++)
+      for (let j = 0; j < d; j++) others[k * d + j] = (total[j] - means[k * d + j]) / (c - 1);
+    const w = Float64Array.from(y, (k, i) => p[i * c + k]); // ConfMix weight: the row's own-class probability
+    const second = await fit({ f: features, w, others }, y, counts, scratch, first.lambda);
+    let s = 0;
+    for (let i = 0; i < features.rows; i++) s += second.probs[i * c + y[i]];
+    return s / features.rows;
+  });
 }

@@ -7,6 +7,7 @@
 import { choleskyBlocked, logdetCholesky } from '../linalg/cholesky.ts';
 import { columnMeans, type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, outerGram } from '../linalg/products.ts';
+import { withScratch } from '../linalg/scratch.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
 export interface TransRateOptions extends CommonOptions {
@@ -45,20 +46,21 @@ export async function transRateDetails(
   const start = new Int32Array(enc.numClasses + 1);
   for (let k = 0; k < enc.numClasses; k++) start[k + 1] = start[k] + enc.counts[k];
   const next = start.slice(0, enc.numClasses);
-  const z = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) {
-    const r = i * d;
-    const o = next[enc.y[i]]++ * d;
-    for (let j = 0; j < d; j++) z[o + j] = data[r + j] - mean[j];
-  }
-  const rate = await codingRate(matrix(n, d, z), eps);
-  const perClassRate: number[] = [];
-  for (let k = 0; k < enc.numClasses; k++) {
-    const rows = enc.counts[k];
-    perClassRate.push(await codingRate(matrix(rows, d, z.subarray(start[k] * d, start[k + 1] * d)), eps));
-  }
-  const classMean = perClassRate.reduce((s, r) => s + r, 0) / enc.numClasses;
-  return { score: rate - classMean, rate, perClassRate };
+  return withScratch(n * d, async (z) => {
+    for (let i = 0; i < n; i++) {
+      const r = i * d;
+      const o = next[enc.y[i]]++ * d;
+      for (let j = 0; j < d; j++) z[o + j] = data[r + j] - mean[j];
+    }
+    const rate = await codingRate(matrix(n, d, z), eps);
+    const perClassRate: number[] = [];
+    for (let k = 0; k < enc.numClasses; k++) {
+      const rows = enc.counts[k];
+      perClassRate.push(await codingRate(matrix(rows, d, z.subarray(start[k] * d, start[k + 1] * d)), eps));
+    }
+    const classMean = perClassRate.reduce((s, r) => s + r, 0) / enc.numClasses;
+    return { score: rate - classMean, rate, perClassRate };
+  });
 }
 
 export async function transRate(

@@ -13,13 +13,8 @@ import {
 } from '../../src/linalg/cholesky.ts';
 import { applyRotations, type Rotations, tridiagonalQL } from '../../src/linalg/eigh.ts';
 import { type Matrix, matrix } from '../../src/linalg/matrix.ts';
-import {
-  gram,
-  gramOfAffineRows,
-  groupSums,
-  setOrtMinFlops,
-  trailingUpdate,
-} from '../../src/linalg/products.ts';
+import { gram, groupSums, setOrtMinFlops, trailingUpdate } from '../../src/linalg/products.ts';
+import { withScratch } from '../../src/linalg/scratch.ts';
 import {
   applyQ,
   applyQt,
@@ -263,24 +258,16 @@ test('rotation and reflector kernels: WebAssembly equals JS (even and odd widths
   }
 });
 
-test('gramOfAffineRows and groupSums: onnxruntime and JS agree with the definitions', async () => {
+test('groupSums: onnxruntime and JS agree with the definition', async () => {
   const n = 40;
   const d = 6;
   const g = 3;
   const f = random(n, d, 30);
   const group = Int32Array.from({ length: n }, (_, i) => (i * 7) % g);
   const w = Float64Array.from(random(n, 1, 31).data, (v) => v + 0.5);
-  const a = random(g, d, 32).data;
-  const b = random(g, d, 33).data;
-  const rows = matrix(n, d);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < d; j++)
-      rows.data[i * d + j] = w[i] * (f.data[i * d + j] - a[group[i] * d + j]) + b[group[i] * d + j];
-  const want = await gram(rows);
   const sums = new Float64Array(g * d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sums[group[i] * d + j] += w[i] * f.data[i * d + j];
   await bothPaths(async () => {
-    assert.ok(maxDiff((await gramOfAffineRows({ f, group, w, a, b })).data, want.data) < 1e-12);
     assert.ok(maxDiff(await groupSums(f, group, g, w), sums) < 1e-13);
   });
 });
@@ -300,5 +287,24 @@ test('solveCholesky equals the two substitutions and solves A X = B (WebAssembly
         for (let k = 0; k < n; k++) s += a.data[i * n + k] * x.data[k * 3 + c];
         assert.ok(Math.abs(s - b.data[i * 3 + c]) < 1e-9, `A X = B at (${i}, ${c})`);
       }
+  });
+});
+
+test('withScratch: buffers of the asked length, never shared by interleaved callers, reused afterwards', async () => {
+  let first: ArrayBufferLike | undefined;
+  await withScratch(100, async (a) => {
+    first = a.buffer;
+    a.fill(1);
+    await withScratch(50, async (b) => {
+      assert.equal(b.length, 50);
+      assert.notEqual(b.buffer, a.buffer, 'a buffer in use is not lent twice');
+      b.fill(2);
+      await new Promise((r) => setTimeout(r, 1));
+    });
+    assert.ok(a.every((v) => v === 1));
+  });
+  await withScratch(80, (c) => {
+    assert.equal(c.length, 80);
+    assert.equal(c.buffer, first, 'the smallest idle buffer that fits is reused');
   });
 });
