@@ -1,5 +1,6 @@
 /** Cholesky factorisation of symmetric positive-definite matrices, triangular solves and log-determinants. */
 import { TlabError } from '../util/errors.ts';
+import { dot } from './dot.ts';
 import { type Matrix, matrix } from './matrix.ts';
 import { type Program, run } from './ort-runtime.ts';
 import { trailingUpdate, useOrt } from './products.ts';
@@ -191,23 +192,6 @@ function fromColumns(x: Float64Array, n: number, m: number): Matrix {
   const out = matrix(n, m);
   for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) out.data[i * m + c] = x[c * n + i];
   return out;
-}
-
-/** Σ_{k<len} a[ao + k] b[bo + k] with four accumulators (a single one makes every add wait for the last). */
-function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, len: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let k = 0;
-  for (; k + 3 < len; k += 4) {
-    s0 += a[ao + k] * b[bo + k];
-    s1 += a[ao + k + 1] * b[bo + k + 1];
-    s2 += a[ao + k + 2] * b[bo + k + 2];
-    s3 += a[ao + k + 3] * b[bo + k + 3];
-  }
-  for (; k < len; k++) s0 += a[ao + k] * b[bo + k];
-  return s0 + s1 + (s2 + s3);
 }
 
 /** Solves L X = B (forward substitution) for lower-triangular L; B is n×m. */

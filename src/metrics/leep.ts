@@ -3,6 +3,7 @@
  * 2019; spec §4) from hard source labels. Zero-mass source classes follow google-research's guards
  * (0/0 → 0, ln 0 → −ln C_t) instead of thuml's NaN.
  */
+import { dot } from '../linalg/dot.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, encodeLabels, type InputNames } from './input.ts';
@@ -125,23 +126,6 @@ function accumulateRow(data: Float64Array, r: number, joint: Float64Array, o: nu
   return min < 0 ? -1 : s0 + s1 + (s2 + s3); // NaN or ±Infinity entries make the sum NaN or infinite
 }
 
-/** Σ_z θ[r + z] cond[o + z]. */
-function rowDot(data: Float64Array, r: number, cond: Float64Array, o: number, cs: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let z = 0;
-  for (; z + 3 < cs; z += 4) {
-    s0 += data[r + z] * cond[o + z];
-    s1 += data[r + z + 1] * cond[o + z + 1];
-    s2 += data[r + z + 2] * cond[o + z + 2];
-    s3 += data[r + z + 3] * cond[o + z + 3];
-  }
-  for (; z < cs; z++) s0 += data[r + z] * cond[o + z];
-  return s0 + s1 + (s2 + s3);
-}
-
 /** LEEP on already validated probabilities and 0..C-1 labels. */
 export function leepEncoded(theta: Matrix, y: Int32Array, ct: number): number {
   const { rows: n, cols: cs, data } = theta;
@@ -165,7 +149,7 @@ function leepFromJoint(theta: Matrix, y: Int32Array, ct: number, joint: Float64A
   let total = 0;
   const floor = -Math.log(ct);
   for (let i = 0; i < n; i++) {
-    const eep = rowDot(data, i * cs, cond, y[i] * cs, cs);
+    const eep = dot(data, i * cs, cond, y[i] * cs, cs);
     total += eep > 0 ? Math.log(eep) : floor;
   }
   return total / n;

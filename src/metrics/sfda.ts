@@ -3,6 +3,7 @@
  * generalized eigenproblem reduces exactly to coef_c = Sw_λ⁻¹ μ_c, so each fit is one Cholesky solve.
  */
 import { choleskyBlocked, solveCholesky } from '../linalg/cholesky.ts';
+import { dot } from '../linalg/dot.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, groupSums, matmul } from '../linalg/products.ts';
 import { withScratch } from '../linalg/scratch.ts';
@@ -45,22 +46,7 @@ async function classMeans(rows: Rows, y: Int32Array, counts: Int32Array): Promis
 function powerLambdaMax(s: Float64Array, d: number): number {
   const mul = (v: Float64Array): Float64Array => {
     const out = new Float64Array(d);
-    for (let a = 0; a < d; a++) {
-      const r = a * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let b = 0;
-      for (; b + 3 < d; b += 4) {
-        s0 += s[r + b] * v[b];
-        s1 += s[r + b + 1] * v[b + 1];
-        s2 += s[r + b + 2] * v[b + 2];
-        s3 += s[r + b + 3] * v[b + 3];
-      }
-      for (; b < d; b++) s0 += s[r + b] * v[b];
-      out[a] = s0 + s1 + (s2 + s3);
-    }
+    for (let a = 0; a < d; a++) out[a] = dot(s, a * d, v, 0, d);
     return out;
   };
   const normalize = (v: Float64Array): Float64Array => {
