@@ -68,6 +68,34 @@ function powerLambdaMax(s: Float64Array, d: number): number {
   return lmax;
 }
 
+// Row helpers (called once per row, so they are optimised within the first call's first few hundred rows).
+
+/** out[r..] = f_i − μ_c. */
+function residualRow(
+  F: Float64Array,
+  r: number,
+  means: Float64Array,
+  o: number,
+  d: number,
+  out: Float64Array,
+): void {
+  for (let j = 0; j < d; j++) out[r + j] = F[r + j] - means[o + j];
+}
+
+/** out[r..] = w_i (f_i − o_c) + (o_c − μ_c): a ConfMix row minus its class mean. */
+function mixedResidualRow(
+  F: Float64Array,
+  r: number,
+  wi: number,
+  others: Float64Array,
+  shift: Float64Array,
+  o: number,
+  d: number,
+  out: Float64Array,
+): void {
+  for (let j = 0; j < d; j++) out[r + j] = wi * (F[r + j] - others[o + j]) + shift[o + j];
+}
+
 /** One LDA fit. `scratch` (N×D) receives the within-class centred rows; the two fits share it. */
 async function fit(
   rows: Rows,
@@ -82,15 +110,11 @@ async function fit(
   const means = await classMeans(rows, y, counts);
   // Sw = Σ_c π_c Cov_biased(X_c) = (1/N) XwᵀXw with Xw the rows minus their class mean (one large Gram). Mixed
   // rows minus their class mean are w_i (f_i − o_c) + (o_c − μ_c).
-  for (let i = 0; i < n; i++) {
-    const r = i * d;
-    const o = y[i] * d;
-    if (w && others) {
-      const wi = w[i];
-      for (let j = 0; j < d; j++)
-        scratch[r + j] = wi * (F[r + j] - others[o + j]) + (others[o + j] - means[o + j]);
-    } else for (let j = 0; j < d; j++) scratch[r + j] = F[r + j] - means[o + j];
-  }
+  if (w && others) {
+    const shift = new Float64Array(c * d); // o_c − μ_c
+    for (let q = 0; q < c * d; q++) shift[q] = others[q] - means[q];
+    for (let i = 0; i < n; i++) mixedResidualRow(F, i * d, w[i], others, shift, y[i] * d, d, scratch);
+  } else for (let i = 0; i < n; i++) residualRow(F, i * d, means, y[i] * d, d, scratch);
   const sw = (await gram(matrix(n, d, scratch))).data;
   for (let k = 0; k < sw.length; k++) sw[k] /= n;
   const lambda = lambdaIn ?? Math.max(Math.exp(-5 * powerLambdaMax(sw, d)), 1e-10);
