@@ -4,6 +4,10 @@
  * `npm run bench -- metrics [--n 5000 --d 768 --c 10] [--only logme,hscore]`. Last line: JSON with the total
  * of all estimators and per-estimator ratios (reference / ours; > 1 means we are faster).
  */
+// Both sides get 2 threads: numpy through OMP/OPENBLAS_NUM_THREADS below, onnxruntime through this (read when
+// linalg creates its first session, so it must be set before any estimator runs).
+process.env.TLAB_LINALG_THREADS ??= '2';
+
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,7 +92,7 @@ const ref: Record<string, { ms: number; score: number }> = JSON.parse(
 );
 
 console.log(
-  `transferability estimators, N=${N} D=${D} C=${C} (source classes ${CS}); numpy reference with 2 threads`,
+  `transferability estimators, N=${N} D=${D} C=${C} (source classes ${CS}); onnxruntime with ${process.env.TLAB_LINALG_THREADS} threads, numpy reference with 2 threads`,
 );
 console.log(
   `${'metric'.padEnd(18)}${'ours ms'.padStart(10)}${'numpy ms'.padStart(10)}${'ratio'.padStart(8)}  score (ours / numpy)`,

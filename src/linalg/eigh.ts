@@ -1,9 +1,9 @@
 /**
  * Symmetric eigendecomposition: Householder reduction to tridiagonal form, then implicit QL with Wilkinson-style
  * shifts (the EISPACK tql2 scheme). The estimators rarely need the full eigenvector matrix: LogME and the
- * H-scores need Vᵀb for a handful of vectors b, PCA needs the top k vectors. So the QL rotations are either
- * applied on the fly to a small block (Vᵀ B costs O(n²·k), not O(n³)), or recorded and replayed backwards on
- * k unit vectors.
+ * H-scores need Vᵀb for a handful of vectors b, PCA needs the top k vectors. So the QL rotations are recorded and
+ * applied afterwards in one WebAssembly call, either forwards to a small block (Vᵀ B costs O(n²·k), not O(n³)) or
+ * backwards on k unit vectors. The reduction is tridiagonal.ts's blocked one (onnxruntime + WebAssembly).
  */
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';

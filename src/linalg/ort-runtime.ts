@@ -1,7 +1,9 @@
 /**
  * onnxruntime sessions for linalg's fixed programs, created once per program and reused for every shape.
- * ORT's float64 Gemm runs at ~70 GFLOP/s on 2 cores here, far beyond what a JS loop reaches.
+ * ORT's float64 Gemm runs at ~70 GFLOP/s on 2 cores here, far beyond what a JS loop reaches. Sessions are created
+ * lazily, so setting TLAB_LINALG_THREADS before the first product fixes their thread count (bench/metrics does).
  */
+import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { encodeModel, type NodeSpec, type ValueSpec } from './onnx-model.ts';
 
@@ -13,9 +15,13 @@ export interface Program {
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
+/** Intra-op threads: TLAB_LINALG_THREADS, else TLAB_THREADS, else every core (as the engine's sessions). */
 function threads(): number {
-  const env = Number(process.env.TLAB_LINALG_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : 0; // 0 lets ORT use every core
+  for (const v of [process.env.TLAB_LINALG_THREADS, process.env.TLAB_THREADS]) {
+    const t = Number(v);
+    if (Number.isInteger(t) && t > 0) return t;
+  }
+  return availableParallelism();
 }
 
 export function session(key: string, program: () => Program): Promise<ort.InferenceSession> {

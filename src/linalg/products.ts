@@ -1,6 +1,8 @@
 /**
  * Matrix products. Small ones run in JS (no session start-up, exact same summation order every time); large
  * ones go to onnxruntime's float64 Gemm. The switch is a flop count, adjustable so tests exercise both paths.
+ * Symmetric products (Grams) compute only their lower blocks; the trailing updates of the blocked factorisations
+ * write into pre-allocated buffers.
  */
 import { type Matrix, matrix } from './matrix.ts';
 import { type Program, run } from './ort-runtime.ts';

