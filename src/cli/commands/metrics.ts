@@ -7,6 +7,7 @@ import { METRICS, type MetricParams, scoreMetric } from '../../metrics/registry.
 import { loadSweepConfig, readAccuracyTable, runSweep, summarizeSweep } from '../../metrics/sweep.ts';
 import { TlabError } from '../../util/errors.ts';
 import { printJson } from '../options.ts';
+import { registerFeaturesCommand } from './features.ts';
 
 function parseOption(value: string, previous: MetricParams): MetricParams {
   const eq = value.indexOf('=');
@@ -24,6 +25,7 @@ export function registerMetricsCommands(program: Command): void {
   const metrics = program
     .command('metrics')
     .description('transferability estimators: score features, or sweep models × tasks × sample sizes');
+  registerFeaturesCommand(metrics);
 
   metrics
     .command('score')

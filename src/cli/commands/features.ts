@@ -1,0 +1,94 @@
+/**
+ * `tlab metrics features <model> <task>`: features of a built task's examples from a model folder, written as
+ * features.safetensors (N×D) and labels.npy, ready for `tlab metrics score` and sweeps.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
+import { extractTaskFeatures, type FeaturePooling } from '../../eval/task-features.ts';
+import { writeNpy } from '../../metrics/io/npy.ts';
+import { loadModelFolder } from '../../models/hf/model-folder.ts';
+import { writeJsonAtomic } from '../../util/atomic-write.ts';
+import { TlabError } from '../../util/errors.ts';
+import { positiveInt, printJson } from '../options.ts';
+
+const POOLINGS: FeaturePooling[] = ['last', 'mean', 'cls', 'pooled'];
+
+interface FeatureFlags {
+  out: string;
+  split: string;
+  pooling: FeaturePooling;
+  layer: number;
+  batchSize?: number;
+  limit?: number;
+  json?: boolean;
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n))
+    throw new TlabError(`--layer: expected an integer (negative counts from the end), got '${value}'`);
+  return n;
+}
+
+export function registerFeaturesCommand(metrics: Command): void {
+  metrics
+    .command('features')
+    .description("extract a model's features of a task's examples (for score/sweep)")
+    .argument(
+      '<model>',
+      'model folder (decoder, VLM, sequence classifier, ViT/CLIP vision encoder or classifier)',
+    )
+    .argument('<task>', 'a task folder built by `tlab data build` (it must have labels)')
+    .requiredOption('-o, --out <dir>', 'writes features.safetensors, labels.npy and features.json here')
+    .option('--split <name>', 'task split', 'train')
+    .option(
+      '--pooling <kind>',
+      `${POOLINGS.join(' | ')} (text: last/mean/cls; images: pooled/cls/mean)`,
+      'last',
+    )
+    .option('--layer <n>', 'hidden-state index (0 = embeddings, -1 = last)', integer, -1)
+    .option('--batch-size <n>', 'examples per forward pass', positiveInt)
+    .option('--limit <n>', 'first N examples only', positiveInt)
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (modelDir: string, taskDir: string, flags: FeatureFlags) => {
+      if (!POOLINGS.includes(flags.pooling))
+        throw new TlabError(`--pooling: '${flags.pooling}' is not one of ${POOLINGS.join(', ')}`);
+      const folder = loadModelFolder(modelDir);
+      const r = await extractTaskFeatures(folder, taskDir, {
+        split: flags.split,
+        pooling: flags.pooling,
+        layer: flags.layer,
+        batchSize: flags.batchSize,
+        limit: flags.limit,
+      });
+      writeSafetensors(
+        join(flags.out, 'features.safetensors'),
+        { features: r.features },
+        { model: modelDir, task: taskDir },
+      );
+      writeNpy(join(flags.out, 'labels.npy'), [r.labels.length], r.labels);
+      const summary = {
+        model: modelDir,
+        task: taskDir,
+        split: flags.split,
+        pooling: flags.pooling,
+        layer: flags.layer,
+        n: r.features.shape[0],
+        truncated: r.truncated,
+        d: r.features.shape[1],
+        classes: r.classes,
+        features: join(flags.out, 'features.safetensors'),
+        labels: join(flags.out, 'labels.npy'),
+      };
+      writeJsonAtomic(join(flags.out, 'features.json'), { ...summary, uids: r.uids });
+      process.stderr.write(
+        `${summary.n} x ${summary.d} features of ${summary.classes.length} classes → ${flags.out}\n`,
+      );
+      if (r.truncated)
+        process.stderr.write(
+          `note: ${r.truncated} prompts were longer than the model's context; their start was dropped\n`,
+        );
+      if (flags.json) printJson(summary);
+    });
+}

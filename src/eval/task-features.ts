@@ -1,0 +1,215 @@
+/**
+ * Features of a built task's examples from one of this project's models, for transferability estimation:
+ * decoders (and a VLM's text side) read the prompt (the conversation up to the answer, through the chat template
+ * when the tokenizer has one) and pool a layer's hidden states; vision encoders read the example's image and pool
+ * the CLS token, the mean over patches, or the model's pooled output. Labels are the task's class indices.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPreprocessorConfig, preprocessImageBytes } from '../data/images/preprocess.ts';
+import { loadTaskSplit, openTask } from '../data/read.ts';
+import type { TaskExample } from '../data/task-format.ts';
+import { Graph } from '../engine/ir/graph.ts';
+import * as T from '../engine/ops/index.ts';
+import { Program } from '../engine/runtime/session.ts';
+import type { HostTensor } from '../engine/tensor.ts';
+import type { ModelFolder } from '../models/hf/model-folder.ts';
+import type { VisionEncoder } from '../models/types.ts';
+import { ParamBuilder } from '../nn/module.ts';
+import type { ChatMessage, TextTokenizer } from '../tokenize/types.ts';
+import { TlabError } from '../util/errors.ts';
+import { ForwardRunner } from './forward.ts';
+
+export type FeaturePooling = 'pooled' | 'cls' | 'mean' | 'last';
+
+export interface TaskFeatureOptions {
+  split: string;
+  pooling: FeaturePooling;
+  /** Hidden-state index as Hugging Face counts them (0 = embeddings); negative from the end. Default −1. */
+  layer?: number;
+  batchSize?: number;
+  /** Use at most this many examples (in file order). */
+  limit?: number;
+}
+
+export interface TaskFeatures {
+  /** [N, D] float32 */
+  features: HostTensor;
+  /** Class index of each example (task manifest's labels). */
+  labels: Int32Array;
+  classes: string[];
+  uids: string[];
+  /** Prompts cut to the model's context (their start dropped: the question is at the end). */
+  truncated: number;
+}
+
+function promptMessages(e: TaskExample): ChatMessage[] {
+  const end = e.messages.findLastIndex((m) => m.role === 'assistant');
+  return e.messages.slice(0, end < 0 ? e.messages.length : end).map((m) => ({
+    role: m.role,
+    content: m.content.map((p) =>
+      p.type === 'text' ? { type: 'text' as const, text: p.text } : { type: 'image' as const },
+    ),
+  }));
+}
+
+function promptIds(tokenizer: TextTokenizer, e: TaskExample): number[] {
+  const messages = promptMessages(e);
+  try {
+    return tokenizer.encodeChat(messages, { addGenerationPrompt: true });
+  } catch {
+    // No chat template: the prompt's text parts, one per line.
+    const text = messages
+      .flatMap((m) =>
+        (Array.isArray(m.content) ? m.content : []).flatMap((p) => (p.type === 'text' ? [p.text] : [])),
+      )
+      .join('\n');
+    return tokenizer.encode(text);
+  }
+}
+
+/** Token ids of each example's prompt, cut from the left to `max` tokens. */
+export function taskPrompts(
+  tokenizer: TextTokenizer,
+  examples: readonly TaskExample[],
+  max: number,
+): { ids: number[][]; truncated: number } {
+  let truncated = 0;
+  const ids = examples.map((e) => {
+    const p = promptIds(tokenizer, e);
+    if (p.length <= max) return p;
+    truncated += 1;
+    return p.slice(p.length - max);
+  });
+  return { ids, truncated };
+}
+
+async function decoderFeatures(
+  folder: ModelFolder,
+  examples: readonly TaskExample[],
+  options: TaskFeatureOptions,
+): Promise<{ features: HostTensor; truncated: number }> {
+  if (folder.kind !== 'causal-lm' && folder.kind !== 'vlm' && folder.kind !== 'sequence-classifier')
+    throw new Error('unreachable');
+  const decoder = folder.kind === 'sequence-classifier' ? folder.model.decoder : folder.model;
+  if (!folder.tokenizer)
+    throw new TlabError(`${folder.dir}: no tokenizer.json; text features need the model's tokenizer`);
+  const pooling = options.pooling === 'cls' ? 'first' : options.pooling;
+  if (pooling === 'pooled')
+    throw new TlabError(`pooling 'pooled' is for vision encoders; a ${folder.kind} takes last, mean or cls`);
+  const weights = folder.kind === 'sequence-classifier' ? stripPrefix(folder.weights) : folder.weights;
+  const runner = new ForwardRunner(decoder, weights, {
+    padId: folder.tokenizer.padId ?? folder.tokenizer.eosId ?? 0,
+  });
+  const { ids, truncated } = taskPrompts(folder.tokenizer, examples, decoder.maxPositions);
+  const layer = options.layer ?? -1;
+  const out = await runner.features(ids, {
+    pooling: [pooling],
+    layers: [layer],
+    batchSize: options.batchSize,
+  });
+  return { features: [...out.get(pooling)!.values()][0], truncated };
+}
+
+/** A sequence classifier's decoder parameters are its own names (heads add `score.*`, which the decoder ignores). */
+function stripPrefix(weights: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
+  return new Map([...weights].filter(([n]) => !n.startsWith('score.')));
+}
+
+async function visionFeatures(
+  folder: ModelFolder,
+  examples: readonly TaskExample[],
+  taskDir: string,
+  options: TaskFeatureOptions,
+): Promise<HostTensor> {
+  if (folder.kind !== 'vision-encoder' && folder.kind !== 'image-classifier') throw new Error('unreachable');
+  const encoder: VisionEncoder = folder.kind === 'image-classifier' ? folder.model.encoder : folder.model;
+  if (!folder.preprocessorConfig)
+    throw new TlabError(
+      `${folder.dir}: no preprocessor_config.json; image features need the model's processor`,
+    );
+  const processor = loadPreprocessorConfig(folder.preprocessorConfig);
+  const batch = options.batchSize ?? 16;
+  const [c, s] = [encoder.numChannels, encoder.imageSize];
+  const graph = new Graph();
+  const pb = new ParamBuilder(graph);
+  const pixels = graph.input('pixel_values', 'float32', [batch, c, s, s]);
+  const out = encoder.forward(pb, pixels);
+  const layers = out.hiddenStates.length;
+  const layer = (options.layer ?? -1) < 0 ? layers + (options.layer ?? -1) : options.layer!;
+  if (layer < 0 || layer >= layers)
+    throw new TlabError(
+      `layer ${options.layer} is out of range; ${folder.dir} has hidden states 0..${layers - 1}`,
+    );
+  const h = options.layer === undefined || options.layer === -1 ? out.lastHidden : out.hiddenStates[layer];
+  const pooled =
+    options.pooling === 'pooled'
+      ? out.pooled
+      : options.pooling === 'cls'
+        ? T.squeeze(T.slice(h, [1], [0], [1]), [1])
+        : options.pooling === 'mean'
+          ? T.reduceMean(T.slice(h, [1], [1], [h.shape[1]]), [1])
+          : null;
+  if (!pooled)
+    throw new TlabError(
+      `pooling '${options.pooling}' is for text; a vision encoder takes pooled, cls or mean`,
+    );
+  const weights = new Map([...pb.specs.keys()].map((n) => [n, folder.weights.get(n)!]));
+  const program = await Program.compile(graph, { outputs: { features: pooled }, bind: weights });
+  const d = pooled.shape[1];
+  const data = new Float32Array(examples.length * d);
+  try {
+    for (let start = 0; start < examples.length; start += batch) {
+      const input = new Float32Array(batch * c * s * s);
+      const rows = examples.slice(start, start + batch);
+      for (const [i, e] of rows.entries()) {
+        const image = e.messages.flatMap((m) => m.content).find((p) => p.type === 'image');
+        if (!image || image.type !== 'image')
+          throw new TlabError(`example ${e.uid} has no image; a vision encoder needs one`);
+        const t = await preprocessImageBytes(readFileSync(join(taskDir, image.image)), processor);
+        if (t.data.length !== c * s * s)
+          throw new TlabError(
+            `${image.image}: preprocessed to ${t.channels}x${t.height}x${t.width}, the encoder takes ${c}x${s}x${s}`,
+          );
+        input.set(t.data, i * c * s * s);
+      }
+      const r = await program.run({
+        pixel_values: { dtype: 'float32', shape: [batch, c, s, s], data: input },
+      });
+      data.set((r.features.data as Float32Array).subarray(0, rows.length * d), start * d);
+    }
+  } finally {
+    await program.release();
+  }
+  return { dtype: 'float32', shape: [examples.length, d], data };
+}
+
+/** Features and class labels of a task split from a loaded model folder. */
+export async function extractTaskFeatures(
+  folder: ModelFolder,
+  taskDir: string,
+  options: TaskFeatureOptions,
+): Promise<TaskFeatures> {
+  const task = openTask(taskDir);
+  if (!task.labels?.length) {
+    throw new TlabError(
+      `${task.dir}/manifest.json: the task has no labels (set label_column when building it); metrics need classes`,
+    );
+  }
+  let examples = await loadTaskSplit(task.dir, options.split);
+  if (options.limit !== undefined) examples = examples.slice(0, options.limit);
+  if (examples.length === 0) throw new TlabError(`${task.dir}: split '${options.split}' is empty`);
+  const labels = Int32Array.from(
+    examples.map((e) => {
+      const i = task.labelIndex(e);
+      if (i < 0)
+        throw new TlabError(`${task.dir}: example ${e.uid} has no label among ${task.labels!.join(', ')}`);
+      return i;
+    }),
+  );
+  const { features, truncated } =
+    folder.kind === 'vision-encoder' || folder.kind === 'image-classifier'
+      ? { features: await visionFeatures(folder, examples, task.dir, options), truncated: 0 }
+      : await decoderFeatures(folder, examples, options);
+  return { features, labels, classes: task.labels, uids: examples.map((e) => e.uid), truncated };
+}
