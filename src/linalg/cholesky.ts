@@ -16,17 +16,7 @@ export function cholesky(a: Matrix): Matrix {
     const ri = i * n;
     for (let j = 0; j <= i; j++) {
       const rj = j * n;
-      let s = A[ri + j];
-      // dot of the already computed parts of rows i and j (contiguous)
-      let s0 = 0;
-      let s1 = 0;
-      let k = 0;
-      for (; k + 1 < j; k += 2) {
-        s0 += L[ri + k] * L[rj + k];
-        s1 += L[ri + k + 1] * L[rj + k + 1];
-      }
-      if (k < j) s0 += L[ri + k] * L[rj + k];
-      s -= s0 + s1;
+      const s = A[ri + j] - dot(L, ri, L, rj, j); // the already computed parts of rows i and j (contiguous)
       if (i === j) {
         if (!(s > 0)) throw new TlabError(`cholesky: matrix is not positive definite (pivot ${i} is ${s})`);
         L[ri + i] = Math.sqrt(s);
@@ -44,8 +34,7 @@ function factorBlock(t: Float64Array, m: number, kb: number, l: Float64Array, of
     const ri = i * kb;
     for (let j = 0; j <= i; j++) {
       const rj = j * kb;
-      let s = t[i * m + j];
-      for (let k = 0; k < j; k++) s -= l[ri + k] * l[rj + k];
+      const s = t[i * m + j] - dot(l, ri, l, rj, j);
       if (i === j) {
         if (!(s > 0))
           throw new TlabError(`cholesky: matrix is not positive definite (pivot ${offset + i} is ${s})`);
