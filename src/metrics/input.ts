@@ -39,12 +39,20 @@ export function encodeLabels(
     throw new TlabError(`${name} has ${labels.length} rows but ${fname} has ${rows}`);
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < labels.length; i++) {
-    const v = labels[i];
-    if (!Number.isInteger(v)) throw new TlabError(`${name}: row ${i} is ${v}, labels must be integers`);
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
+  if (labels instanceof Int32Array) {
+    // integers by type: only the range is needed (the common case, and a monomorphic loop)
+    for (let i = 0; i < labels.length; i++) {
+      const v = labels[i];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  } else
+    for (let i = 0; i < labels.length; i++) {
+      const v = labels[i];
+      if (!Number.isInteger(v)) throw new TlabError(`${name}: row ${i} is ${v}, labels must be integers`);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
   // labels in a modest range (the usual 0..C-1) are counted in an array; a Map serves the rest
   const dense = rows > 0 && hi - lo < 1 << 20 ? new Int32Array(hi - lo + 1) : null;
   const seen = new Map<number, number>();
