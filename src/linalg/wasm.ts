@@ -33,6 +33,10 @@ export interface Kernels {
   rotate_rows(x: number, m: number, idx: number, c: number, s: number, count: number, dir: number): void;
   /** Householder reflectors (rows of v, f64 tau) on row-major n×m y: H_0 first when dir = 1 (Qᵀ y), else last. */
   reflect_rows(y: number, m: number, v: number, n: number, tau: number, w: number, dir: number): void;
+  /** acc[g[i]] += x[i] over rows of n×m x (i32 g); sums[i] and mins[i] of each row. */
+  rows_into_groups(x: number, n: number, m: number, g: number, acc: number, sums: number, mins: number): void;
+  /** out[i] = x[i] · w[g[i]] over rows of n×m x (i32 g). */
+  rows_dot_groups(x: number, n: number, m: number, g: number, w: number, out: number): void;
 }
 
 let enabled = process.env.TLAB_LINALG_WASM !== '0';

@@ -3,7 +3,7 @@
  * 2019; spec §4) from hard source labels. Zero-mass source classes follow google-research's guards
  * (0/0 → 0, ln 0 → −ln C_t) instead of thuml's NaN.
  */
-import { dot } from '../linalg/dot.ts';
+import { groupedRowPasses } from '../linalg/grouped.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { TlabError } from '../util/errors.ts';
 import { type CommonOptions, encodeLabels, type InputNames } from './input.ts';
@@ -65,94 +65,50 @@ function probabilityRowError(row: Float64Array, i: number, s: number, names: Inp
 }
 
 /** LEEP = (1/N) Σ_i ln Σ_z P̂(y_i|z) θ_iz; ≤ 0, 0 for a deterministic source→target map. */
-export function leep(sourceProbs: Matrix, labels: ArrayLike<number>, options: LeepOptions = {}): number {
+export async function leep(
+  sourceProbs: Matrix,
+  labels: ArrayLike<number>,
+  options: LeepOptions = {},
+): Promise<number> {
   const theta = options.logits ? softmaxRows(sourceProbs) : sourceProbs;
   const names = { ...options.names, features: options.names?.sourceProbs ?? 'source probabilities' };
   const enc = encodeLabels(labels, theta.rows, { ...options, names });
-  // one pass validates the rows (as checkProbabilities) and accumulates the joint: θ is read twice, not three times
-  const { rows: n, cols: cs, data } = theta;
   const tolerance = options.tolerance ?? 1e-4;
-  const joint = new Float64Array(enc.numClasses * cs);
-  for (let i = 0; i < n; i++) {
-    const s = accumulateRow(data, i * cs, joint, enc.y[i] * cs, cs);
-    if (!(Math.abs(s - 1) <= tolerance)) {
-      const row = data.subarray(i * cs, (i + 1) * cs);
-      probabilityRowError(
-        row,
-        i,
-        row.reduce((a, b) => a + b, 0),
-        { sourceProbs: options.names?.sourceProbs },
-      );
-    }
-  }
-  return leepFromJoint(theta, enc.y, enc.numClasses, joint);
-}
-
-/*
- * The per-row loops live in small functions: called once per row, they are optimised after a few hundred calls,
- * where one long loop in the caller waits for on-stack replacement; and two accumulators keep the adds from
- * waiting on each other.
- */
-
-/** Adds θ's row (at r) into the joint's row (at o); returns the row sum, NaN or −1 when an entry is invalid. */
-function accumulateRow(data: Float64Array, r: number, joint: Float64Array, o: number, cs: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let min = 0;
-  let z = 0;
-  for (; z + 3 < cs; z += 4) {
-    const a = data[r + z];
-    const b = data[r + z + 1];
-    const c = data[r + z + 2];
-    const d = data[r + z + 3];
-    s0 += a;
-    s1 += b;
-    s2 += c;
-    s3 += d;
-    joint[o + z] += a;
-    joint[o + z + 1] += b;
-    joint[o + z + 2] += c;
-    joint[o + z + 3] += d;
-    min = Math.min(min, a, b, c, d);
-  }
-  for (; z < cs; z++) {
-    const a = data[r + z];
-    s0 += a;
-    joint[o + z] += a;
-    min = Math.min(min, a);
-  }
-  return min < 0 ? -1 : s0 + s1 + (s2 + s3); // NaN or ±Infinity entries make the sum NaN or infinite
+  const { rows: n, cols: cs } = theta;
+  // the joint's pass also yields each row's sum and minimum, so θ is validated without a pass of its own
+  const eep = await groupedRowPasses(theta, enc.y, enc.numClasses, ({ sums, rowSums, rowMins }) => {
+    for (let i = 0; i < n; i++)
+      if (!(rowMins[i] >= 0) || !(Math.abs(rowSums[i] - 1) <= tolerance))
+        probabilityRowError(theta.data.subarray(i * cs, (i + 1) * cs), i, rowSums[i], {
+          sourceProbs: options.names?.sourceProbs,
+        });
+    return conditional(sums, enc.numClasses, cs);
+  });
+  return meanLog(eep, enc.numClasses);
 }
 
 /** LEEP on already validated probabilities and 0..C-1 labels. */
-export function leepEncoded(theta: Matrix, y: Int32Array, ct: number): number {
-  const { rows: n, cols: cs, data } = theta;
-  const joint = new Float64Array(ct * cs);
-  for (let i = 0; i < n; i++) {
-    const r = i * cs;
-    const o = y[i] * cs;
-    for (let z = 0; z < cs; z++) joint[o + z] += data[r + z];
-  }
-  return leepFromJoint(theta, y, ct, joint);
+export async function leepEncoded(theta: Matrix, y: Int32Array, ct: number): Promise<number> {
+  const eep = await groupedRowPasses(theta, y, ct, ({ sums }) => conditional(sums, ct, theta.cols));
+  return meanLog(eep, ct);
 }
 
-/** LEEP from θ and N·P(y, z) (row y, column z). */
-function leepFromJoint(theta: Matrix, y: Int32Array, ct: number, joint: Float64Array): number {
-  const { rows: n, cols: cs, data } = theta;
+/** P(y|z) from N·P(y, z) (row y, column z): the 1/N cancels; 0 where P(z) = 0. */
+function conditional(joint: Float64Array, ct: number, cs: number): Float64Array {
   const pz = new Float64Array(cs);
   for (let c = 0; c < ct; c++) for (let z = 0; z < cs; z++) pz[z] += joint[c * cs + z];
-  const cond = new Float64Array(ct * cs); // P(y|z) = joint/pz (the 1/N cancels), 0 where P(z) = 0
+  const cond = new Float64Array(ct * cs);
   for (let c = 0; c < ct; c++)
     for (let z = 0; z < cs; z++) cond[c * cs + z] = pz[z] > 0 ? joint[c * cs + z] / pz[z] : 0;
-  let total = 0;
+  return cond;
+}
+
+/** Mean of ln EEP_i, with ln 0 read as −ln C_t (google-research's guard). */
+function meanLog(eep: Float64Array, ct: number): number {
   const floor = -Math.log(ct);
-  for (let i = 0; i < n; i++) {
-    const eep = dot(data, i * cs, cond, y[i] * cs, cs);
-    total += eep > 0 ? Math.log(eep) : floor;
-  }
-  return total / n;
+  let total = 0;
+  for (let i = 0; i < eep.length; i++) total += eep[i] > 0 ? Math.log(eep[i]) : floor;
+  return total / eep.length;
 }
 
 /** Index of each row's largest entry (first on ties): hard source labels z = argmax θ. */

@@ -26,5 +26,5 @@ export async function nleep(
   const x = frac === null ? features : (await pca(features, { varianceFraction: frac })).scores;
   const k = Math.min(features.rows, Math.max(1, Math.round((options.componentRatio ?? 5) * enc.numClasses)));
   const gmm = await fitGmm(x, k, { seed: options.seed ?? 0 });
-  return leepEncoded(gmm.responsibilities, enc.y, enc.numClasses);
+  return await leepEncoded(gmm.responsibilities, enc.y, enc.numClasses);
 }

@@ -78,7 +78,7 @@ export const METRICS: Record<string, MetricSpec> = {
     description: 'LEEP from source-model probabilities (spec §3.1)',
     needs: 'sourceProbs',
     params: ['logits'],
-    run: async (i, p) => leep(probs(i, 'leep'), i.labels, { ...common(i), logits: bool(p, 'logits') }),
+    run: (i, p) => leep(probs(i, 'leep'), i.labels, { ...common(i), logits: bool(p, 'logits') }),
   },
   nleep: {
     description: 'NLEEP: LEEP on GMM posteriors of PCA features (spec §3.2)',

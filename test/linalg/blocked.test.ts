@@ -12,6 +12,7 @@ import {
   solveUpperT,
 } from '../../src/linalg/cholesky.ts';
 import { applyRotations, type Rotations, tridiagonalQL } from '../../src/linalg/eigh.ts';
+import { type GroupSums, groupedRowPasses } from '../../src/linalg/grouped.ts';
 import { type Matrix, matrix } from '../../src/linalg/matrix.ts';
 import { gram, groupSums, setOrtMinFlops, trailingUpdate } from '../../src/linalg/products.ts';
 import { withScratch } from '../../src/linalg/scratch.ts';
@@ -306,5 +307,49 @@ test('withScratch: buffers of the asked length, never shared by interleaved call
   await withScratch(80, (c) => {
     assert.equal(c.length, 80);
     assert.equal(c.buffer, first, 'the smallest idle buffer that fits is reused');
+  });
+});
+
+test('groupedRowPasses: group sums, row sums and minima, then row·weight dots (WebAssembly and JS, odd widths)', async () => {
+  for (const m of [1, 7, 8]) {
+    const n = 23;
+    const groups = 4;
+    const x = random(n, m, 50 + m);
+    const group = Int32Array.from({ length: n }, (_, i) => (i * 3) % groups);
+    const results: { seen: GroupSums; dots: Float64Array }[] = [];
+    for (const wasm of [true, false]) {
+      const prev = setWasmEnabled(wasm);
+      try {
+        let seen: GroupSums | undefined;
+        const dots = await groupedRowPasses(x, group, groups, (s) => {
+          seen = s;
+          return Float64Array.from(s.sums, (v) => 2 * v);
+        });
+        results.push({ seen: seen as GroupSums, dots });
+      } finally {
+        setWasmEnabled(prev);
+      }
+    }
+    const [a, b] = results;
+    assert.ok(maxDiff(a.seen.sums, b.seen.sums) < 1e-14 && maxDiff(a.seen.rowSums, b.seen.rowSums) < 1e-14);
+    assert.deepEqual(Array.from(a.seen.rowMins), Array.from(b.seen.rowMins));
+    assert.ok(maxDiff(a.dots, b.dots) < 1e-13, `dots m=${m}`);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      let min = 0;
+      let d = 0;
+      for (let j = 0; j < m; j++) {
+        s += x.data[i * m + j];
+        min = Math.min(min, x.data[i * m + j]);
+        d += x.data[i * m + j] * 2 * b.seen.sums[group[i] * m + j];
+      }
+      assert.ok(Math.abs(a.seen.rowSums[i] - s) < 1e-14 && a.seen.rowMins[i] === min);
+      assert.ok(Math.abs(a.dots[i] - d) < 1e-13, `row ${i}`);
+    }
+  }
+  const bad = matrix(2, 3, Float64Array.of(0.5, Number.NaN, 0.5, 1, 0, 0));
+  await groupedRowPasses(bad, Int32Array.of(0, 1), 2, (s) => {
+    assert.ok(Number.isNaN(s.rowMins[0]) && s.rowMins[1] === 0, 'NaN propagates to the row minimum');
+    return new Float64Array(6);
   });
 });

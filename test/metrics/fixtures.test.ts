@@ -74,7 +74,7 @@ for (const name of cases) {
   });
   test(`fixtures ${name}: LEEP, NCE${e.nleep !== undefined ? ', NLEEP' : ''} (spec §3, §4)`, async () => {
     const { f, y, theta } = load(name);
-    close(leep(theta, y), e.leep, 'leep');
+    close(await leep(theta, y), e.leep, 'leep');
     close(nce(argmaxRows(theta), y), e.nce, 'nce');
     if (e.nleep !== undefined) close(await nleep(f, y, { seed: 0 }), e.nleep, 'nleep');
   });
