@@ -6,6 +6,7 @@
  * callers fall back to their JS loops.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 
 // The project's lib settings carry no WebAssembly declarations (they live in lib.dom): the little used here.
 interface WasmMemory {
@@ -56,9 +57,15 @@ async function compile(): Promise<WasmModule | null> {
     const wabt = await wabtInit();
     const text = readFileSync(new URL('./wasm/kernels.wat', import.meta.url), 'utf8');
     const parsed = wabt.parseWat('kernels.wat', text, { simd: true, bulk_memory: true });
+    // Compile straight to optimised code: with V8's default dynamic tiering a kernel starts in the baseline
+    // compiler (Liftoff), whose SIMD code is ~3× slower, and is only optimised after it has run hot for a while,
+    // i.e. after the first large call. The flag is read when a module is compiled, so it is restored right after
+    // and no other module is affected.
+    setFlagsFromString('--no-wasm-dynamic-tiering');
     try {
       return new wasmApi.Module(parsed.toBinary({}).buffer);
     } finally {
+      setFlagsFromString('--wasm-dynamic-tiering');
       parsed.destroy();
     }
   } catch {
