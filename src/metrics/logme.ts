@@ -9,9 +9,9 @@
  */
 import { eighProject } from '../linalg/eigh.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
-import { gram, matmulTransA, outerGram } from '../linalg/products.ts';
+import { gram, groupSums, matmulTransA, outerGram } from '../linalg/products.ts';
 import { TlabError } from '../util/errors.ts';
-import { type CommonOptions, checkFeatures, classSums, prepare } from './input.ts';
+import { type CommonOptions, checkFeatures, prepare } from './input.ts';
 
 export interface LogmeOptions extends CommonOptions {
   /** 'fixed-point' (thuml default, JMLR) or 'icml' (the older iteration). */
@@ -207,7 +207,7 @@ export async function logmeDetails(
   const n = features.rows;
   const d = features.cols;
   // Fᵀ onehot(y) is just the per-class sums.
-  const sums = classSums(features, enc.y, c);
+  const sums = await groupSums(features, enc.y, c);
   const fty = matrix(d, c);
   for (let k = 0; k < c; k++) for (let j = 0; j < d; j++) fty.data[j * c + k] = sums[k * d + j];
   const tt = Float64Array.from(enc.counts);
