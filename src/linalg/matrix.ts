@@ -3,6 +3,7 @@
  * Float32 inputs are widened once at the boundary, because the estimators' reference numbers are float64.
  */
 import { TlabError } from '../util/errors.ts';
+import { addTo, subtractInto } from './dot.ts';
 
 export interface Matrix {
   readonly rows: number;
@@ -81,10 +82,7 @@ export function leadingColumns(m: Matrix, k: number): Matrix {
 export function columnMeans(m: Matrix): Float64Array {
   const mean = new Float64Array(m.cols);
   const { rows, cols, data } = m;
-  for (let i = 0; i < rows; i++) {
-    const r = i * cols;
-    for (let j = 0; j < cols; j++) mean[j] += data[r + j];
-  }
+  for (let i = 0; i < rows; i++) addTo(mean, 0, data, i * cols, cols);
   if (rows > 0) for (let j = 0; j < cols; j++) mean[j] /= rows;
   return mean;
 }
@@ -93,10 +91,7 @@ export function columnMeans(m: Matrix): Float64Array {
 export function centerColumns(m: Matrix, mean: Float64Array = columnMeans(m), out?: Float64Array): Matrix {
   const { rows, cols, data } = m;
   const d = out ?? new Float64Array(rows * cols); // one pass (no copy-then-subtract)
-  for (let i = 0; i < rows; i++) {
-    const r = i * cols;
-    for (let j = 0; j < cols; j++) d[r + j] = data[r + j] - mean[j];
-  }
+  for (let i = 0; i < rows; i++) subtractInto(d, i * cols, data, i * cols, mean, 0, cols);
   return { rows, cols, data: d };
 }
 
@@ -111,16 +106,7 @@ export function assertFinite(m: Matrix, name: string): void {
   const { rows, cols, data } = m;
   for (let i = 0; i < rows; i++) {
     const r = i * cols;
-    // x − x is 0 for finite x and NaN for NaN or ±Infinity: a branch-free scan, the row re-read only on failure
-    let a0 = 0;
-    let a1 = 0;
-    let j = 0;
-    for (; j + 1 < cols; j += 2) {
-      a0 += data[r + j] - data[r + j];
-      a1 += data[r + j + 1] - data[r + j + 1];
-    }
-    if (j < cols) a0 += data[r + j] - data[r + j];
-    if (a0 + a1 === 0) continue;
+    if (finiteRow(data, r, cols)) continue;
     for (let c = 0; c < cols; c++) {
       const x = data[r + c];
       if (!Number.isFinite(x))
@@ -129,4 +115,17 @@ export function assertFinite(m: Matrix, name: string): void {
         );
     }
   }
+}
+
+/** Whether a row is free of NaN and ±Infinity: x − x is 0 for finite x, NaN otherwise (a branch-free scan). */
+function finiteRow(data: Float64Array, r: number, cols: number): boolean {
+  let a0 = 0;
+  let a1 = 0;
+  let j = 0;
+  for (; j + 1 < cols; j += 2) {
+    a0 += data[r + j] - data[r + j];
+    a1 += data[r + j + 1] - data[r + j + 1];
+  }
+  if (j < cols) a0 += data[r + j] - data[r + j];
+  return a0 + a1 === 0;
 }

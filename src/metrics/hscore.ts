@@ -7,6 +7,7 @@
  * the feature covariance (or of the N×N Gram when N <= D) and the projections of the C centred class means.
  */
 import { choleskyBlocked, solveLower, solveUpperT } from '../linalg/cholesky.ts';
+import { dot } from '../linalg/dot.ts';
 import { eighProject } from '../linalg/eigh.ts';
 import { centerColumns, type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, matmul, outerGram } from '../linalg/products.ts';
@@ -198,8 +199,7 @@ export function ledoitWolfShrinkage(
   // Σ_{j,k} (X∘X)ᵀ(X∘X) = Σ_i ‖x_i‖⁴
   let beta_ = 0;
   for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += xc.data[i * d + j] ** 2;
+    const s = dot(xc.data, i * d, xc.data, i * d, d);
     beta_ += s * s;
   }
   let beta = (beta_ / n - delta_) / (d * n);

@@ -2,6 +2,7 @@
  * Validation and label encoding shared by every estimator. Errors name the input (a file name when the CLI
  * passes one) and say what would be valid, e.g. `features.npy: row 17 contains NaN`.
  */
+import { addTo } from '../linalg/dot.ts';
 import { assertFinite, type Matrix } from '../linalg/matrix.ts';
 import { TlabError } from '../util/errors.ts';
 
@@ -116,10 +117,6 @@ export function prepare(features: Matrix, labels: ArrayLike<number>, options: Co
 export function classSums(f: Matrix, y: Int32Array, numClasses: number): Float64Array {
   const d = f.cols;
   const s = new Float64Array(numClasses * d);
-  for (let i = 0; i < f.rows; i++) {
-    const r = i * d;
-    const o = y[i] * d;
-    for (let j = 0; j < d; j++) s[o + j] += f.data[r + j];
-  }
+  for (let i = 0; i < f.rows; i++) addTo(s, y[i] * d, f.data, i * d, d);
   return s;
 }

@@ -3,7 +3,7 @@
  * generalized eigenproblem reduces exactly to coef_c = Sw_λ⁻¹ μ_c, so each fit is one Cholesky solve.
  */
 import { choleskyBlocked, solveCholesky } from '../linalg/cholesky.ts';
-import { dot } from '../linalg/dot.ts';
+import { dot, subtractInto } from '../linalg/dot.ts';
 import { type Matrix, matrix } from '../linalg/matrix.ts';
 import { gram, groupSums, matmul } from '../linalg/products.ts';
 import { withScratch } from '../linalg/scratch.ts';
@@ -70,18 +70,6 @@ function powerLambdaMax(s: Float64Array, d: number): number {
 
 // Row helpers (called once per row, so they are optimised within the first call's first few hundred rows).
 
-/** out[r..] = f_i − μ_c. */
-function residualRow(
-  F: Float64Array,
-  r: number,
-  means: Float64Array,
-  o: number,
-  d: number,
-  out: Float64Array,
-): void {
-  for (let j = 0; j < d; j++) out[r + j] = F[r + j] - means[o + j];
-}
-
 /** out[r..] = w_i (f_i − o_c) + (o_c − μ_c): a ConfMix row minus its class mean. */
 function mixedResidualRow(
   F: Float64Array,
@@ -114,7 +102,7 @@ async function fit(
     const shift = new Float64Array(c * d); // o_c − μ_c
     for (let q = 0; q < c * d; q++) shift[q] = others[q] - means[q];
     for (let i = 0; i < n; i++) mixedResidualRow(F, i * d, w[i], others, shift, y[i] * d, d, scratch);
-  } else for (let i = 0; i < n; i++) residualRow(F, i * d, means, y[i] * d, d, scratch);
+  } else for (let i = 0; i < n; i++) subtractInto(scratch, i * d, F, i * d, means, y[i] * d, d);
   const sw = (await gram(matrix(n, d, scratch))).data;
   for (let k = 0; k < sw.length; k++) sw[k] /= n;
   const lambda = lambdaIn ?? Math.max(Math.exp(-5 * powerLambdaMax(sw, d)), 1e-10);
