@@ -51,7 +51,9 @@ const stack = (m: Map<number, Record<string, HostTensor>>, name: string): HostTe
   const rows = [...m.keys()].sort((a, b) => a - b).map((k) => m.get(k)![name]);
   const [b, t] = rows[0].shape;
   const data = new BigInt64Array(rows.length * b * t);
-  rows.forEach((r, i) => data.set(r.data as BigInt64Array, i * b * t));
+  rows.forEach((r, i) => {
+    data.set(r.data as BigInt64Array, i * b * t);
+  });
   return { dtype: 'int64', shape: [rows.length, b, t], data };
 };
 const batchesFile = join(dir, 'batches.safetensors');
