@@ -73,7 +73,7 @@ export const TrainingSchema = z
     /**
      * Optimizer steps per onnxruntime run (inside an ONNX Loop): onnxruntime-node copies every output (all
      * weights and optimizer state) into new memory after each run, so several steps per run amortise that copy
-     * (bench/engine-loop: 3.4x faster steps for a 30M-parameter model). Default 4; 1 with gradient accumulation.
+     * (bench/engine-loop: 1.3–1.5x faster steps for a 30M-parameter model at a small batch). Default 4; 1 with gradient accumulation.
      */
     steps_per_run: z.int().min(1).optional(),
   })
