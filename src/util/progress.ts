@@ -18,6 +18,8 @@ export interface ProgressOptions {
 export class Progress {
   private readonly start = performance.now();
   private lastPrint = 0;
+  /** What the last plain line showed, so finish() does not repeat it in logs. */
+  private lastShown = '';
   private done: number;
   private extra = '';
   private readonly stream: NodeJS.WriteStream;
@@ -43,7 +45,7 @@ export class Progress {
 
   finish(status?: string): void {
     if (status !== undefined) this.extra = status;
-    this.render(performance.now());
+    if (this.tty || this.lastShown !== `${this.done}|${this.extra}`) this.render(performance.now());
     if (this.tty && !this.options.silent) this.stream.write('\n');
   }
 
@@ -62,6 +64,7 @@ export class Progress {
       this.stream.write(`\r${label} [${bar}] ${stats}\x1b[K`);
     } else {
       this.stream.write(`${label} ${(frac * 100).toFixed(0)}% ${stats}\n`);
+      this.lastShown = `${this.done}|${this.extra}`;
     }
   }
 }
