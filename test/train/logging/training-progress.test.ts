@@ -22,7 +22,10 @@ test('shows step/total, loss, learning rate, tokens/s and an ETA', () => {
   assert.match(lines[0], /^train 1% 1\/100 .* step\/s eta \S+ loss 2\.3457 lr 3\.0e-4 2\.0k tok\/s\n$/);
   assert.match(lines[1], /^train 2% 2\/100 .*loss 2\.1000 lr 3\.0e-4 2\.0k tok\/s\n$/);
   progress.finish();
-  assert.match(lines[2], /2\/100 .*loss 2\.1000/);
+  assert.equal(lines.length, 2, 'finish() does not repeat the last line in a log');
+  progress.step({ loss: 2.05, learningRate: 3e-4, tokens: 1024 });
+  progress.finish();
+  assert.match(lines[lines.length - 1], /3\/100 .*loss 2\.0500/);
 });
 
 test('tokens/s averages over a sliding window; a resumed run counts from its start step', () => {
