@@ -5,14 +5,14 @@
  * (the batch size and sequence length given). When the initializers exceed `externalDataThreshold` (1 GiB by
  * default; a protobuf cannot exceed 2 GiB) tensors of 1 KiB and more go to `model.onnx_data` as ONNX external data.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel } from '../engine/onnx/encode.ts';
 import { lowerGraph } from '../engine/onnx/lower.ts';
 import type { OnnxTensor } from '../engine/onnx/model.ts';
 import { wrapModel } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import { tempPathFor, writeFileAtomic } from '../util/atomic-write.ts';
+import { writeChunksAtomic, writeFileAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
 import type { LoadedModel } from './hf/registry.ts';
 import { type InferenceGraphOptions, type InferenceShape, inferenceGraph } from './inference-graph.ts';
@@ -86,22 +86,4 @@ export function exportOnnx(
   };
   writeFileAtomic(modelPath, encodeModel(wrapModel({ ...lowered, initializers }, metadata)));
   return { modelPath, dataPath, inputs: Object.keys(g.inputs), outputs: Object.keys(g.outputs) };
-}
-
-/** Writes chunks to a temporary file and renames it (files over 2 GiB are written piecewise). */
-function writeChunksAtomic(path: string, chunks: readonly Uint8Array[]): void {
-  const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const c of chunks)
-      for (let at = 0; at < c.byteLength; ) at += writeSync(fd, c, at, Math.min(1 << 30, c.byteLength - at));
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (error) {
-    try {
-      closeSync(fd);
-    } catch {}
-    rmSync(tmp, { force: true });
-    throw error;
-  }
 }

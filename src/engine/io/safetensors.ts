@@ -3,9 +3,8 @@
  * data_offsets}} (offsets relative to the data section), then the tensor bytes. Reads use positioned reads per
  * tensor, so shards over 2 GiB work and only requested tensors are loaded.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { tempPathFor } from '../../util/atomic-write.ts';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { writeChunksAtomic } from '../../util/atomic-write.ts';
 import { TlabError, validChoices } from '../../util/errors.ts';
 import type { DType } from '../dtype.ts';
 import { byteSize } from '../dtype.ts';
@@ -214,28 +213,5 @@ export function writeSafetensors(
   const headerBytes = Buffer.from(json, 'utf8');
   const lenBytes = Buffer.alloc(8);
   lenBytes.writeBigUInt64LE(BigInt(headerBytes.length));
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, lenBytes);
-    writeAll(fd, headerBytes);
-    for (const name of names) writeAll(fd, tensorBytes(map.get(name)!));
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (error) {
-    try {
-      closeSync(fd);
-    } catch {}
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-}
-
-/** Writes in chunks below 2 GiB, the per-call limit of Node's fs. */
-function writeAll(fd: number, bytes: Uint8Array): void {
-  const chunk = 1 << 30;
-  for (let at = 0; at < bytes.byteLength; ) {
-    at += writeSync(fd, bytes, at, Math.min(chunk, bytes.byteLength - at));
-  }
+  writeChunksAtomic(path, [lenBytes, headerBytes, ...names.map((name) => tensorBytes(map.get(name)!))]);
 }
