@@ -1,18 +1,5 @@
-/**
- * Full fine-tuning of a ~30M-parameter GPT-2 where onnxruntime-node's output copies matter: every run returns
- * all parameters and both AdamW moments (~360 MB) as fresh JS memory. Compares one step per run with K steps per
- * run inside an ONNX Loop, and for scale the time of one JS copy of the same amount of state into fresh memory.
- *
- *   npm run bench -- engine-loop [--k 8]
- */
-import { Graph } from '../src/engine/ir/graph.ts';
-import * as T from '../src/engine/ops/index.ts';
-import { ParameterStore } from '../src/engine/runtime/param-store.ts';
-import { TrainStep } from '../src/engine/runtime/train-step.ts';
-import type { HostTensor } from '../src/engine/tensor.ts';
-import { type Gpt2Config, gpt2Forward } from '../src/models/gpt2.ts';
-import { initParams, ParamBuilder } from '../src/nn/module.ts';
-import { Rng } from '../src/util/random.ts';
+import type { Gpt2Config } from '../src/models/gpt2.ts';
+import { compileTraining, gpt2Loss, randomIds } from './_shared.ts';
 
 const kArg = process.argv.indexOf('--k');
 const K = kArg > 0 ? Number(process.argv[kArg + 1]) : 8;
@@ -27,35 +14,16 @@ const config: Gpt2Config = {
   n_head: 8,
 };
 
-function ids(seed: number): HostTensor {
-  const rng = new Rng(seed);
-  return {
-    dtype: 'int64',
-    shape: [B, TT],
-    data: BigInt64Array.from({ length: B * TT }, () => BigInt(rng.int(config.vocab_size))),
-  };
-}
-
 async function measure(
   stepsPerRun: number,
   totalSteps: number,
 ): Promise<{ msPerStep: number; stateMb: number }> {
-  const graph = new Graph();
-  const pb = new ParamBuilder(graph);
-  const logits = gpt2Forward(pb, config, graph.input('ids', 'int64', [B, TT])).logits;
-  const loss = T.crossEntropy(logits, graph.input('targets', 'int64', [B, TT]));
-  const step = await TrainStep.compile({
-    graph,
-    loss,
-    trainable: [...pb.specs.keys()].map((n) => graph.inputs.get(n)!),
-    optimizer: { kind: 'adamw' },
-    clipNorm: 1,
-    stepsPerRun,
-  });
-  const store = new ParameterStore(initParams(pb.specs.values(), 0));
-  step.initState(store);
+  const { step, store } = await compileTraining(gpt2Loss(config, B, TT), { stepsPerRun, weightDecay: 0.01 });
   const feeds = Array.from({ length: stepsPerRun }, (_, i) => ({
-    data: { ids: ids(i), targets: ids(100 + i) },
+    data: {
+      ids: randomIds(B, TT, config.vocab_size, i),
+      targets: randomIds(B, TT, config.vocab_size, 100 + i),
+    },
     lr: [1e-4],
   }));
   await step.run(store, feeds, 0);

@@ -7,15 +7,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import type { Value } from '../src/engine/ir/graph.ts';
-import { Graph } from '../src/engine/ir/graph.ts';
+import type { Graph, Value } from '../src/engine/ir/graph.ts';
 import * as T from '../src/engine/ops/index.ts';
-import { ParameterStore } from '../src/engine/runtime/param-store.ts';
-import { TrainStep } from '../src/engine/runtime/train-step.ts';
 import type { HostTensor } from '../src/engine/tensor.ts';
-import { type Gpt2Config, gpt2Block, gpt2Forward } from '../src/models/gpt2.ts';
-import { initParams, ParamBuilder } from '../src/nn/module.ts';
+import { type Gpt2Config, gpt2Block } from '../src/models/gpt2.ts';
+import type { ParamBuilder } from '../src/nn/module.ts';
 import { Rng } from '../src/util/random.ts';
+import { compileTraining, gpt2Loss, randomIds } from './_shared.ts';
 
 const B = 8;
 const TT = 128;
@@ -41,32 +39,11 @@ function randomTensor(shape: number[], seed: number): HostTensor {
   return { dtype: 'float32', shape, data };
 }
 
-function randomIds(seed: number): HostTensor {
-  const rng = new Rng(seed);
-  return {
-    dtype: 'int64',
-    shape: [B, TT],
-    data: BigInt64Array.from({ length: B * TT }, () => BigInt(rng.int(V))),
-  };
-}
-
 async function timeStep(
   build: (graph: Graph, pb: ParamBuilder) => Value,
   data: Record<string, HostTensor>,
 ): Promise<{ ms: number; params: number }> {
-  const graph = new Graph();
-  const pb = new ParamBuilder(graph);
-  const loss = build(graph, pb);
-  const trainable = [...pb.specs.keys()].map((n) => graph.inputs.get(n)!);
-  const step = await TrainStep.compile({
-    graph,
-    loss,
-    trainable,
-    optimizer: { kind: 'adamw', weightDecay: 0.1 },
-    clipNorm: 1,
-  });
-  const store = new ParameterStore(initParams(pb.specs.values(), 0));
-  step.initState(store);
+  const { step, store, params } = await compileTraining(build);
   const feed = [{ data, lr: [1e-4] }];
   for (let i = 0; i < 3; i++) await step.run(store, feed, i);
   const times: number[] = [];
@@ -77,7 +54,6 @@ async function timeStep(
   }
   await step.release();
   times.sort((a, b) => a - b);
-  const params = [...pb.specs.values()].reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
   return { ms: times[Math.floor(times.length / 2)], params };
 }
 
@@ -97,14 +73,10 @@ const block = await timeStep(
   },
   { x: randomTensor([B, TT, D], 1) },
 );
-const gpt = await timeStep(
-  (graph, pb) => {
-    const ids = graph.input('ids', 'int64', [B, TT]);
-    const targets = graph.input('targets', 'int64', [B, TT]);
-    return T.crossEntropy(gpt2Forward(pb, config, ids).logits, targets);
-  },
-  { ids: randomIds(2), targets: randomIds(3) },
-);
+const gpt = await timeStep(gpt2Loss(config, B, TT), {
+  ids: randomIds(B, TT, V, 2),
+  targets: randomIds(B, TT, V, 3),
+});
 
 const py = spawnSync(
   '/usr/bin/python3',

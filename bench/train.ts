@@ -6,14 +6,10 @@
  *   npm run bench -- train [--steps 8] [--batch 8]
  */
 import { spawnSync } from 'node:child_process';
-import { Graph } from '../src/engine/ir/graph.ts';
-import * as T from '../src/engine/ops/index.ts';
-import { ParameterStore } from '../src/engine/runtime/param-store.ts';
-import { TrainStep } from '../src/engine/runtime/train-step.ts';
 import type { HostTensor } from '../src/engine/tensor.ts';
-import { type Gpt2Config, gpt2Forward } from '../src/models/gpt2.ts';
-import { initParams, ParamBuilder } from '../src/nn/module.ts';
+import type { Gpt2Config } from '../src/models/gpt2.ts';
 import { Rng } from '../src/util/random.ts';
+import { compileTraining, gpt2Loss } from './_shared.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,20 +30,7 @@ if (process.argv.includes('--child')) {
     n_layer: L,
     n_head: H,
   };
-  const graph = new Graph();
-  const pb = new ParamBuilder(graph);
-  const logits = gpt2Forward(pb, config, graph.input('ids', 'int64', [B, TT])).logits;
-  const loss = T.crossEntropy(logits, graph.input('targets', 'int64', [B, TT]));
-  const step = await TrainStep.compile({
-    graph,
-    loss,
-    trainable: [...pb.specs.keys()].map((n) => graph.inputs.get(n)!),
-    optimizer: { kind: 'adamw', weightDecay: 0.1 },
-    clipNorm: 1,
-    stepsPerRun: K,
-  });
-  const store = new ParameterStore(initParams(pb.specs.values(), 0));
-  step.initState(store);
+  const { step, store } = await compileTraining(gpt2Loss(config, B, TT), { stepsPerRun: K });
   const rng = new Rng(1);
   const batches = Array.from({ length: 4 }, () => {
     const seq = Array.from({ length: B * (TT + 1) }, () => rng.int(V));
