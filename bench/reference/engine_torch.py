@@ -4,12 +4,15 @@ same shapes as the engine, plus the machine's sgemm peak measured with numpy. Pr
 Run by the benchmark with Debian's python3 and OMP_NUM_THREADS=2 (2 threads, OpenBLAS).
 """
 import json
-import math
+import os
 import sys
 import time
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpt2_torch import GPT, Block  # noqa: E402
 
 B, T, D, H, V, L = (int(x) for x in sys.argv[1:7])
 STEPS = int(sys.argv[7]) if len(sys.argv) > 7 else 10
@@ -30,44 +33,6 @@ def sgemm_peak():
     return 2 * n**3 / best / 1e9
 
 
-class Block(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1 = torch.nn.LayerNorm(D)
-        self.c_attn = torch.nn.Linear(D, 3 * D)
-        self.c_proj = torch.nn.Linear(D, D)
-        self.ln_2 = torch.nn.LayerNorm(D)
-        self.c_fc = torch.nn.Linear(D, 4 * D)
-        self.mlp_proj = torch.nn.Linear(4 * D, D)
-        self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
-
-    def forward(self, x):
-        a = self.ln_1(x)
-        q, k, v = self.c_attn(a).split(D, dim=2)
-        q, k, v = (t.view(B, T, H, D // H).transpose(1, 2) for t in (q, k, v))
-        w = (q @ k.transpose(-1, -2)) / math.sqrt(D // H)
-        w = torch.where(self.mask, w, torch.tensor(torch.finfo(w.dtype).min))
-        y = (torch.softmax(w, -1) @ v).transpose(1, 2).reshape(B, T, D)
-        x = x + self.c_proj(y)
-        m = self.mlp_proj(torch.nn.functional.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-        return x + m
-
-
-class GPT(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.wte = torch.nn.Embedding(V, D)
-        self.wpe = torch.nn.Embedding(T, D)
-        self.h = torch.nn.ModuleList([Block() for _ in range(L)])
-        self.ln_f = torch.nn.LayerNorm(D)
-
-    def forward(self, ids):
-        x = self.wte(ids) + self.wpe(torch.arange(T))
-        for blk in self.h:
-            x = blk(x)
-        return self.ln_f(x) @ self.wte.weight.T
-
-
 def time_steps(model, loss_fn, steps):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
     for _ in range(3):
@@ -86,10 +51,10 @@ def time_steps(model, loss_fn, steps):
     return float(np.median(times) * 1000)
 
 
-block = Block()
+block = Block(D, H, T)
 x = torch.randn(B, T, D)
 block_ms = time_steps(block, lambda: (block(x) ** 2).mean(), STEPS)
-gpt = GPT()
+gpt = GPT(V, T, D, L, H, T)
 ids = torch.randint(0, V, (B, T))
 targets = torch.randint(0, V, (B, T))
 gpt_ms = time_steps(gpt, lambda: torch.nn.functional.cross_entropy(gpt(ids).reshape(-1, V), targets.reshape(-1)), STEPS)

@@ -10,6 +10,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpt2_torch import GPT  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures"))
 from safetensors_io import read_safetensors  # noqa: E402
 
@@ -22,48 +25,7 @@ _, B, T = data["ids"].shape
 drop = s["dropout"]
 
 
-def gelu_new(x):
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-
-
-class Block(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1, self.ln_2 = torch.nn.LayerNorm(D), torch.nn.LayerNorm(D)
-        self.c_attn, self.c_proj = torch.nn.Linear(D, 3 * D), torch.nn.Linear(D, D)
-        self.c_fc, self.mlp_proj = torch.nn.Linear(D, 4 * D), torch.nn.Linear(4 * D, D)
-        self.drop = torch.nn.Dropout(drop)
-
-    def forward(self, x, mask):
-        q, k, v = self.c_attn(self.ln_1(x)).split(D, dim=2)
-        q, k, v = (t.view(B, T, H, D // H).transpose(1, 2) for t in (q, k, v))
-        w = (q @ k.transpose(-1, -2)) / math.sqrt(D // H)
-        w = torch.where(mask, w, torch.tensor(torch.finfo(w.dtype).min))
-        y = (self.drop(torch.softmax(w, -1)) @ v).transpose(1, 2).reshape(B, T, D)
-        x = x + self.drop(self.c_proj(y))
-        return x + self.drop(self.mlp_proj(gelu_new(self.c_fc(self.ln_2(x)))))
-
-
-class GPT(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.wte, self.wpe = torch.nn.Embedding(V, D), torch.nn.Embedding(P, D)
-        for e in (self.wte, self.wpe):
-            torch.nn.init.normal_(e.weight, std=0.02)
-        self.h = torch.nn.ModuleList([Block() for _ in range(L)])
-        self.ln_f = torch.nn.LayerNorm(D)
-        self.drop = torch.nn.Dropout(drop)
-
-    def forward(self, ids, attn):
-        causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
-        mask = causal & attn.bool()[:, None, None, :]
-        x = self.drop(self.wte(ids) + self.wpe(torch.arange(T)))
-        for blk in self.h:
-            x = blk(x, mask)
-        return self.ln_f(x) @ self.wte.weight.T
-
-
-model = GPT()
+model = GPT(V, P, D, L, H, T, drop)
 decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
 no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}], lr=s["lr"])

@@ -1,54 +1,22 @@
 """PyTorch reference for bench/train.ts: tokens/s of pre-training a GPT-2-style model (same shapes, AdamW, clipping,
 no dropout) with 2 threads. Prints one JSON object. Usage: train_torch.py L D H T V B STEPS"""
 import json
-import math
+import os
 import resource
 import sys
 import time
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpt2_torch import GPT  # noqa: E402
+
 L, D, H, T, V, B, STEPS = (int(x) for x in sys.argv[1:8])
 torch.set_num_threads(2)
 torch.manual_seed(0)
 
 
-class Block(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1 = torch.nn.LayerNorm(D)
-        self.c_attn = torch.nn.Linear(D, 3 * D)
-        self.c_proj = torch.nn.Linear(D, D)
-        self.ln_2 = torch.nn.LayerNorm(D)
-        self.c_fc = torch.nn.Linear(D, 4 * D)
-        self.mlp_proj = torch.nn.Linear(4 * D, D)
-        self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
-
-    def forward(self, x):
-        q, k, v = self.c_attn(self.ln_1(x)).split(D, dim=2)
-        q, k, v = (t.view(B, T, H, D // H).transpose(1, 2) for t in (q, k, v))
-        w = (q @ k.transpose(-1, -2)) / math.sqrt(D // H)
-        w = torch.where(self.mask, w, torch.tensor(torch.finfo(w.dtype).min))
-        x = x + self.c_proj((torch.softmax(w, -1) @ v).transpose(1, 2).reshape(B, T, D))
-        return x + self.mlp_proj(torch.nn.functional.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-
-
-class GPT(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.wte = torch.nn.Embedding(V, D)
-        self.wpe = torch.nn.Embedding(T, D)
-        self.h = torch.nn.ModuleList([Block() for _ in range(L)])
-        self.ln_f = torch.nn.LayerNorm(D)
-
-    def forward(self, ids):
-        x = self.wte(ids) + self.wpe(torch.arange(T))
-        for blk in self.h:
-            x = blk(x)
-        return self.ln_f(x) @ self.wte.weight.T
-
-
-model = GPT()
+model = GPT(V, T, D, L, H, T)
 opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
 g = torch.Generator().manual_seed(1)
 batches = [torch.randint(0, V, (B, T + 1), generator=g) for _ in range(4)]
