@@ -55,3 +55,21 @@ export function gpt2Loss(config: Gpt2Config, batch: number, seq: number) {
       graph.input('targets', 'int64', [batch, seq]),
     );
 }
+
+/** A GPT-2 config of the given shape (the benchmarks' models differ only in these). */
+export function gpt2Config(
+  vocab: number,
+  positions: number,
+  d: number,
+  layers: number,
+  heads: number,
+): Gpt2Config {
+  return {
+    model_type: 'gpt2',
+    vocab_size: vocab,
+    n_positions: positions,
+    n_embd: d,
+    n_layer: layers,
+    n_head: heads,
+  };
+}

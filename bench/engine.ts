@@ -10,10 +10,10 @@ import { availableParallelism } from 'node:os';
 import type { Graph, Value } from '../src/engine/ir/graph.ts';
 import * as T from '../src/engine/ops/index.ts';
 import type { HostTensor } from '../src/engine/tensor.ts';
-import { type Gpt2Config, gpt2Block } from '../src/models/gpt2.ts';
+import { gpt2Block } from '../src/models/gpt2.ts';
 import type { ParamBuilder } from '../src/nn/module.ts';
 import { Rng } from '../src/util/random.ts';
-import { compileTraining, gpt2Loss, randomIds } from './_shared.ts';
+import { compileTraining, gpt2Config, gpt2Loss, randomIds } from './_shared.ts';
 
 const B = 8;
 const TT = 128;
@@ -23,14 +23,7 @@ const V = 512;
 const L = 4;
 const stepsArg = process.argv.indexOf('--steps');
 const STEPS = stepsArg > 0 ? Number(process.argv[stepsArg + 1]) : 20;
-const config: Gpt2Config = {
-  model_type: 'gpt2',
-  vocab_size: V,
-  n_positions: TT,
-  n_embd: D,
-  n_layer: L,
-  n_head: H,
-};
+const config = gpt2Config(V, TT, D, L, H);
 
 function randomTensor(shape: number[], seed: number): HostTensor {
   const rng = new Rng(seed);

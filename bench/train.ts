@@ -7,9 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { HostTensor } from '../src/engine/tensor.ts';
-import type { Gpt2Config } from '../src/models/gpt2.ts';
 import { Rng } from '../src/util/random.ts';
-import { compileTraining, gpt2Loss } from './_shared.ts';
+import { compileTraining, gpt2Config, gpt2Loss } from './_shared.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,14 +21,7 @@ const K = arg('steps-per-run', 4);
 const STEPS = Math.ceil(arg('steps', 8) / K) * K;
 
 if (process.argv.includes('--child')) {
-  const config: Gpt2Config = {
-    model_type: 'gpt2',
-    vocab_size: V,
-    n_positions: TT,
-    n_embd: D,
-    n_layer: L,
-    n_head: H,
-  };
+  const config = gpt2Config(V, TT, D, L, H);
   const { step, store } = await compileTraining(gpt2Loss(config, B, TT), { stepsPerRun: K });
   const rng = new Rng(1);
   const batches = Array.from({ length: 4 }, () => {
