@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerBookmarkCommands } from './bookmark.ts';
 import { registerDataCommands } from './data.ts';
+import { registerEvalCommands } from './eval.ts';
 import { registerExportCommand } from './export.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerMetricsCommands } from './metrics.ts';
@@ -12,6 +13,7 @@ export function registerCommands(program: Command): void {
   registerDataCommands(program);
   registerBookmarkCommands(program);
   registerMetricsCommands(program);
+  registerEvalCommands(program);
   registerGenerateCommand(program);
   registerTrainCommands(program);
   registerQuickstartCommand(program);

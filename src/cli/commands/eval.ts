@@ -1,0 +1,14 @@
+/**
+ * `tlab eval ...`: grading, the eval grid, the transfer matrix and shift analysis. Each sub-command lives in its
+ * own module (eval-*.ts) and registers itself on the `eval` command here.
+ */
+import type { Command } from 'commander';
+
+export function registerEvalCommands(program: Command): void {
+  const evalCommand = program
+    .command('eval')
+    .description(
+      'evaluate models on tasks: grade predictions, run the eval grid, transfer matrix, shift analysis',
+    );
+  void evalCommand;
+}
