@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { TlabError } from '../util/errors.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
+import { TlabError, validChoices } from '../util/errors.ts';
 import { registerCommands } from './commands/index.ts';
 
 export function buildProgram(): Command {
@@ -16,10 +17,33 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    checkCommandPath(program, argv.slice(2));
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
     return reportError(error);
+  }
+}
+
+/**
+ * Rejects an unknown (sub-)command before commander parses: commander answers `tlab <typo> --help` with the
+ * top-level help and exit code 0, so a typo would look like success whatever flags follow.
+ */
+export function checkCommandPath(program: Command, args: readonly string[]): void {
+  let command = program;
+  for (const arg of args) {
+    if (arg.startsWith('-')) continue; // group commands take no option values, only --help/--version
+    if (command.commands.length === 0 || arg === 'help') return;
+    const sub = command.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) {
+      const names = command.commands.map((c) => c.name());
+      const where = command === program ? 'tlab' : `tlab ${command.name()}`;
+      throw new TlabError(
+        `${where}: unknown command '${arg}'${didYouMean(arg, names)}`,
+        `commands: ${validChoices(names)}`,
+      );
+    }
+    command = sub;
   }
 }
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadTrainConfig, parseTrainConfig } from '../../train/config.ts';
 import { runTraining, type TrainingRunSummary } from '../../train/run-training.ts';
-import { positiveInt, printJson } from '../options.ts';
+import { nonNegativeInt, positiveInt, printJson } from '../options.ts';
 
 interface TrainFlags {
   out?: string;
@@ -39,7 +39,7 @@ export function registerTrainCommands(program: Command): void {
       .option('-o, --out <dir>', 'experiment folder (overrides `out`)')
       .option('--name <name>', 'run name (overrides `name`)')
       .option('--max-steps <n>', 'optimizer steps (overrides training.max_steps)', positiveInt)
-      .option('--seed <n>', 'seed (overrides `seed`)', positiveInt)
+      .option('--seed <n>', 'seed (overrides `seed`; default 0)', nonNegativeInt)
       .option('--fresh', 'refuse to resume: fail if the run already has checkpoints')
       .option('--json', 'print a JSON summary on stdout')
       .option('-q, --quiet', 'no progress bar')
