@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { didYouMean } from '../util/did-you-mean.ts';
+import { unknownEnvSettings } from '../util/env.ts';
 import { TlabError, validChoices } from '../util/errors.ts';
 import { registerCommands } from './commands/index.ts';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
 /** Runs the CLI and returns the process exit code; failures print one clear line first, details after. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  for (const warning of unknownEnvSettings()) process.stderr.write(`warning: ${warning}\n`);
   try {
     checkCommandPath(program, argv.slice(2));
     await program.parseAsync(argv);

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
+import { linalgThreadsSetting } from '../util/env.ts';
 import { encodeModel, type NodeSpec, type ValueSpec } from './onnx-model.ts';
 
 export interface Program {
@@ -17,11 +18,7 @@ const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 /** Intra-op threads: TLAB_LINALG_THREADS, else TLAB_THREADS, else every core (as the engine's sessions). */
 function threads(): number {
-  for (const v of [process.env.TLAB_LINALG_THREADS, process.env.TLAB_THREADS]) {
-    const t = Number(v);
-    if (Number.isInteger(t) && t > 0) return t;
-  }
-  return availableParallelism();
+  return linalgThreadsSetting() ?? availableParallelism();
 }
 
 export function session(key: string, program: () => Program): Promise<ort.InferenceSession> {

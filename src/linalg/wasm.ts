@@ -2,11 +2,12 @@
  * The WebAssembly SIMD kernels of wasm/kernels.wat: compiled once per process from the text through wabt, then
  * lent out as pooled instances, each with a memory of its own (a blocked factorisation awaits onnxruntime between
  * panels, so two of them may interleave). The level-2 loops of the tridiagonalisation run ~3× faster there than as JS
- * (f64x2 arithmetic, no bounds checks). When WebAssembly SIMD or wabt is unavailable, or TLAB_LINALG_WASM=0,
- * callers fall back to their JS loops.
+ * (f64x2 arithmetic, no bounds checks). With TLAB_LINALG_WASM=0 callers use their JS loops; when the kernels
+ * cannot be compiled (no WebAssembly SIMD, no wabt) they fall back to them too, after one warning naming the cause.
  */
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
+import { linalgWasmSetting } from '../util/env.ts';
 
 // The project's lib settings carry no WebAssembly declarations (they live in lib.dom): the little used here.
 interface WasmMemory {
@@ -40,22 +41,54 @@ export interface Kernels {
   rows_dot_groups(x: number, n: number, m: number, g: number, w: number, out: number): void;
 }
 
-let enabled = process.env.TLAB_LINALG_WASM !== '0';
+let enabledSetting: boolean | undefined; // TLAB_LINALG_WASM, read on first use
 let compiled: Promise<WasmModule | null> | undefined;
+let warned = false;
+const kernelsFile = new URL('./wasm/kernels.wat', import.meta.url);
+let kernelSource: () => string = () => readFileSync(kernelsFile, 'utf8');
+
+function enabled(): boolean {
+  enabledSetting ??= linalgWasmSetting();
+  return enabledSetting;
+}
 
 /** Turns the WebAssembly kernels on or off (tests compare both paths); returns the previous setting. */
 export function setWasmEnabled(on: boolean): boolean {
-  const prev = enabled;
-  enabled = on;
+  const prev = enabled();
+  enabledSetting = on;
   return prev;
 }
 
+/**
+ * Compiles `text` instead of kernels.wat from now on (null: kernels.wat again) and forgets the compiled module
+ * and idle instances; tests give broken text to see the fall-back and its warning.
+ */
+export function setKernelSource(text: string | null): void {
+  kernelSource = text === null ? () => readFileSync(kernelsFile, 'utf8') : () => text;
+  compiled = undefined;
+  warned = false;
+  idle.length = 0;
+}
+
+/** One process warning per compiled module that failed, naming the cause; the JS loops serve from then on. */
+function warnFallback(cause: string): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(
+    `linalg: the WebAssembly kernels could not be compiled (${cause}); using the slower JS loops (set TLAB_LINALG_WASM=0 to choose them without this warning)`,
+    { code: 'TLAB_WASM_FALLBACK' },
+  );
+}
+
 async function compile(): Promise<WasmModule | null> {
-  if (!wasmApi) return null;
+  if (!wasmApi) {
+    warnFallback('this JavaScript engine has no WebAssembly');
+    return null;
+  }
   try {
     const { default: wabtInit } = await import('wabt');
     const wabt = await wabtInit();
-    const text = readFileSync(new URL('./wasm/kernels.wat', import.meta.url), 'utf8');
+    const text = kernelSource();
     const parsed = wabt.parseWat('kernels.wat', text, { simd: true, bulk_memory: true });
     // Compile straight to optimised code: with V8's default dynamic tiering a kernel starts in the baseline
     // compiler (Liftoff), whose SIMD code is ~3× slower, and is only optimised after it has run hot for a while,
@@ -68,14 +101,17 @@ async function compile(): Promise<WasmModule | null> {
       setFlagsFromString('--wasm-dynamic-tiering');
       parsed.destroy();
     }
-  } catch {
-    return null; // no wabt or no SIMD: the JS loops serve
+  } catch (error) {
+    // no wabt, no SIMD, broken text: wabt puts the parser's diagnostics on the lines after 'parseWat failed:'
+    const cause = ((error as Error).message ?? String(error)).replace(/\s+/g, ' ').trim();
+    warnFallback(cause.length > 300 ? `${cause.slice(0, 300)}...` : cause);
+    return null;
   }
 }
 
 /** A fresh instance whose memory holds at least `bytes`, or null when the kernels are off or unavailable. */
 export async function wasmKernels(bytes: number): Promise<Kernels | null> {
-  if (!enabled) return null;
+  if (!enabled()) return null;
   compiled ??= compile();
   const mod = await compiled;
   if (!mod || !wasmApi) return null;
@@ -98,7 +134,7 @@ const idle: Kernels[] = [];
 
 /** Runs `fn` with a pooled instance of at least `bytes` (null when the kernels are off or unavailable). */
 export async function withKernels<T>(bytes: number, fn: (k: Kernels | null) => Promise<T> | T): Promise<T> {
-  if (!enabled) return fn(null);
+  if (!enabled()) return fn(null);
   const size = (i: number) => idle[i].memory.buffer.byteLength;
   let pick = -1; // the smallest idle instance that is big enough, else the biggest (grown)
   for (let i = 0; i < idle.length; i++) {

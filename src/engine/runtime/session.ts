@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
+import { executionProvidersSetting, ortProfileSetting, threadsSetting } from '../../util/env.ts';
 import { TlabError, validChoices } from '../../util/errors.ts';
 import type { Graph, Value } from '../ir/graph.ts';
 import { formatShape, sameShape } from '../ir/shape.ts';
@@ -23,12 +24,8 @@ export interface SessionConfig {
 }
 
 export function defaultSessionConfig(): Required<Omit<SessionConfig, 'optimizedModelPath'>> {
-  const threads = Number(process.env.TLAB_THREADS) || availableParallelism();
-  const eps = (process.env.TLAB_EXECUTION_PROVIDERS ?? 'cpu')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return { threads, executionProviders: eps, optimization: 'all' };
+  const threads = threadsSetting() ?? availableParallelism();
+  return { threads, executionProviders: executionProvidersSetting(), optimization: 'all' };
 }
 
 export function wrapModel(graph: OnnxGraph, metadata?: Record<string, string>): OnnxModel {
@@ -47,15 +44,14 @@ export async function createSession(
   config: SessionConfig = {},
 ): Promise<ort.InferenceSession> {
   const d = defaultSessionConfig();
+  const profile = ortProfileSetting();
   const options: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: config.threads ?? d.threads,
     interOpNumThreads: 1,
     executionProviders: config.executionProviders ?? d.executionProviders,
     graphOptimizationLevel: config.optimization ?? d.optimization,
     logSeverityLevel: 3,
-    ...(process.env.TLAB_ORT_PROFILE
-      ? { enableProfiling: true, profileFilePrefix: process.env.TLAB_ORT_PROFILE }
-      : {}),
+    ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}),
   };
   if (config.optimizedModelPath) options.optimizedModelFilePath = config.optimizedModelPath;
   try {
