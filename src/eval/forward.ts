@@ -9,7 +9,8 @@ import type { Graph, Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import type { SessionConfig } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import type { DecoderLm } from '../models/types.ts';
+import type { DecoderLm, Vlm } from '../models/types.ts';
+import { countImagePlaceholders, isVlm } from '../models/vlm.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
 import { bucketLength, ModelPrograms } from './programs.ts';
@@ -38,6 +39,11 @@ export interface ForwardInput {
   ids: readonly (readonly number[])[];
   /** Per row, the token each position should predict (as long as its ids row); for `tokenLogprobs`. */
   targets?: readonly (readonly number[])[];
+  /**
+   * VLMs: per row, its images' preprocessed pixels [C, H, W] in the order of the row's image placeholder runs;
+   * each image fills `imageTokens` placeholder ids of the row (expanded with expandImagePlaceholders).
+   */
+  images?: readonly (readonly Float32Array[])[];
 }
 
 export interface ForwardResult {
@@ -117,6 +123,7 @@ export class ForwardRunner {
       });
     }
     const len = bucketLength(longest, this.lengthStep, maxPos);
+    const imagesPerRow = this.checkImages(input);
     const hiddenLayers = this.layerIndices(request.hiddenStates);
     const pooled = [...new Set(request.pooled ?? [])];
     const poolLayers = pooled.length ? this.layerIndices(request.poolLayers ?? [-1]) : [];
@@ -126,9 +133,10 @@ export class ForwardRunner {
       `h${hiddenLayers.join(',')}`,
       `p${pooled.join(',')}@${poolLayers.join(',')}`,
       request.tokenLogprobs ? 't' : '',
+      imagesPerRow ? `i${imagesPerRow}` : '',
     ].join('|');
     const program = await this.programs.get(`forward:${b}x${len}:${signature}`, (graph, pb) =>
-      this.build(graph, pb, b, len, { ...request, hiddenLayers, pooled, poolLayers }),
+      this.build(graph, pb, b, len, { ...request, hiddenLayers, pooled, poolLayers, imagesPerRow }),
     );
 
     const ids = new BigInt64Array(b * len).fill(BigInt(this.padId));
@@ -143,6 +151,7 @@ export class ForwardRunner {
       ids: { dtype: 'int64', shape: [b, len], data: ids },
       attention_mask: { dtype: 'int64', shape: [b, len], data: mask },
     };
+    if (imagesPerRow) feeds.pixel_values = this.pixelFeed(input.images!, imagesPerRow);
     const weightsFor = new Set<Pooling>(pooled);
     if (request.lastLogits) weightsFor.add('last');
     for (const mode of weightsFor) feeds[`pool.${mode}`] = poolWeights(mode, lengths, len);
@@ -183,7 +192,14 @@ export class ForwardRunner {
    */
   async features(
     sequences: readonly (readonly number[])[],
-    options: { pooling?: readonly Pooling[]; layers?: readonly number[]; batchSize?: number } = {},
+    options: {
+      pooling?: readonly Pooling[];
+      layers?: readonly number[];
+      batchSize?: number;
+      /** VLMs: each sequence's images (see ForwardInput.images). */
+      images?: readonly (readonly Float32Array[])[];
+      onProgress?: (done: number, total: number) => void;
+    } = {},
   ): Promise<Map<Pooling, Map<number, HostTensor>>> {
     const pooling = options.pooling ?? ['last'];
     const layers = this.layerIndices(options.layers ?? [-1]);
@@ -198,12 +214,14 @@ export class ForwardRunner {
     );
     for (let start = 0; start < n; start += batch) {
       const rows = sequences.slice(start, start + batch);
-      const r = await this.run({ ids: rows }, { pooled: pooling, poolLayers: layers });
+      const images = options.images?.slice(start, start + batch);
+      const r = await this.run({ ids: rows, images }, { pooled: pooling, poolLayers: layers });
       for (const p of pooling)
         for (const l of layers) {
           const src = r.pooled!.get(p)!.get(l)!.data as Float32Array;
           (out.get(p)!.get(l)!.data as Float32Array).set(src, start * d);
         }
+      options.onProgress?.(Math.min(start + batch, n), n);
     }
     return out;
   }
@@ -212,16 +230,76 @@ export class ForwardRunner {
     await this.programs.release();
   }
 
+  /** The VLM behind this runner, or a TlabError naming the model that takes no images. */
+  vlm(): Vlm {
+    if (!isVlm(this.model))
+      throw new TlabError(`the ${this.model.modelType} model takes no images (text only)`);
+    return this.model;
+  }
+
+  /**
+   * Checks the rows' images against their placeholders and returns the images per row of the batch's pixel input
+   * (the most any row has; 0 when no row has an image).
+   */
+  private checkImages(input: ForwardInput): number {
+    if (!input.images) return 0;
+    const b = input.ids.length;
+    if (input.images.length !== b)
+      throw new TlabError(`forward: ${input.images.length} image lists for ${b} rows`);
+    const k = Math.max(0, ...input.images.map((r) => r.length));
+    if (k === 0) return 0;
+    const vlm = this.vlm();
+    const { numChannels: c, imageSize: size } = vlm.encoder;
+    input.images.forEach((row, r) => {
+      const placeholders = countImagePlaceholders(input.ids[r], vlm.imageTokenId);
+      if (placeholders !== row.length * vlm.imageTokens)
+        throw new TlabError(
+          `forward: row ${r} has ${row.length} image(s) and ${placeholders} image placeholder tokens; each image fills ${vlm.imageTokens}`,
+        );
+      row.forEach((pixels, i) => {
+        if (pixels.length !== c * size * size)
+          throw new TlabError(
+            `forward: row ${r} image ${i} has ${pixels.length} values; the vision tower takes ${c}x${size}x${size}`,
+          );
+      });
+    });
+    return k;
+  }
+
+  /** [B·k, C, H, W] pixels: row r's images at r·k.., blank (zero) where a row has fewer than k. */
+  private pixelFeed(images: readonly (readonly Float32Array[])[], k: number): HostTensor {
+    const { numChannels: c, imageSize: size } = this.vlm().encoder;
+    const n = c * size * size;
+    const data = new Float32Array(images.length * k * n);
+    images.forEach((row, r) => {
+      row.forEach((pixels, i) => {
+        data.set(pixels, (r * k + i) * n);
+      });
+    });
+    return { dtype: 'float32', shape: [images.length * k, c, size, size], data };
+  }
+
   private build(
     graph: Graph,
     pb: ParamBuilder,
     b: number,
     len: number,
-    request: ForwardRequest & { hiddenLayers: number[]; pooled: Pooling[]; poolLayers: number[] },
+    request: ForwardRequest & {
+      hiddenLayers: number[];
+      pooled: Pooling[];
+      poolLayers: number[];
+      imagesPerRow: number;
+    },
   ): Record<string, Value> {
     const ids = graph.input('ids', 'int64', [b, len]);
     const attentionMask = graph.input('attention_mask', 'int64', [b, len]);
-    const out = this.model.forward(pb, { ids, attentionMask });
+    let out: ReturnType<DecoderLm['forward']>;
+    if (request.imagesPerRow) {
+      const vlm = this.vlm();
+      const { numChannels: c, imageSize: size } = vlm.encoder;
+      const pixelValues = graph.input('pixel_values', 'float32', [b * request.imagesPerRow, c, size, size]);
+      out = vlm.forward(pb, { ids, attentionMask, pixelValues });
+    } else out = this.model.forward(pb, { ids, attentionMask });
     const v = this.model.vocabSize;
     const d = this.model.hiddenSize;
     const weights = new Map<Pooling, Value>();

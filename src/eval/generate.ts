@@ -10,10 +10,12 @@
  * reference: it re-runs the full forward pass over prompt + generated tokens at every step.
  */
 
+import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import type { SessionConfig } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
 import type { DecoderLm } from '../models/types.ts';
+import { countImagePlaceholders, expandImagePlaceholders, isVlm } from '../models/vlm.ts';
 import { KvCache } from '../nn/kv-cache.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
 import { TlabError } from '../util/errors.ts';
@@ -22,8 +24,20 @@ import { ForwardRunner } from './forward.ts';
 import { bucketLength } from './programs.ts';
 import { chooseToken, type SamplingParams, validateSampling } from './sampling.ts';
 
-/** A prompt as text (encoded with the tokenizer) or as token ids (e.g. a rendered chat). */
-export type Prompt = string | readonly number[];
+/** A prompt as text (encoded with the tokenizer), as token ids (e.g. a rendered chat), or ids with images and settings of its own. */
+export type Prompt = string | readonly number[] | PromptInput;
+
+/** Token ids with a VLM's images, and settings of this prompt that override the call's. */
+export interface PromptInput {
+  /** Token ids with one image placeholder token per image (as chat templates render `<image>`); expanded here. */
+  ids: readonly number[];
+  /** Preprocessed pixels [C, H, W] of each image, in placeholder order. */
+  images?: readonly Float32Array[];
+  /** This prompt's own sampling stream, whatever it is batched with. */
+  seed?: number;
+  maxNewTokens?: number;
+  stop?: readonly string[];
+}
 
 export interface GenerateOptions {
   /** Most tokens to generate per prompt; default 64. */
@@ -80,7 +94,11 @@ interface Settings extends SamplingParams {
 /** One prompt's progress. */
 interface Row {
   index: number;
+  /** Ids with image placeholders expanded. */
   prompt: readonly number[];
+  images: readonly Float32Array[];
+  maxNew: number;
+  stop: readonly string[];
   /** Token budget: maxNewTokens, cut where the context (or the batch's cache) runs out. */
   limit: number;
   tokens: number[];
@@ -95,6 +113,7 @@ export class Generator {
   readonly runner: ForwardRunner;
   private readonly lengthStep: number;
   private readonly padId: number;
+  private readonly imageTokenId: number | null;
 
   constructor(
     readonly model: DecoderLm,
@@ -104,6 +123,7 @@ export class Generator {
   ) {
     this.lengthStep = options.lengthStep ?? 16;
     this.padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
+    this.imageTokenId = isVlm(model) ? model.imageTokenId : null;
     this.runner = new ForwardRunner(model, weights, {
       lengthStep: this.lengthStep,
       padId: this.padId,
@@ -113,22 +133,32 @@ export class Generator {
 
   async generate(prompts: readonly Prompt[], options: GenerateOptions = {}): Promise<Generation[]> {
     const settings = this.settings(options);
-    const encoded = prompts.map((p, i) => this.encode(p, i, options.addSpecialTokens ?? true));
+    const encoded = prompts.map((p, i) => this.encode(p, i, options.addSpecialTokens ?? true, settings));
     // Similar lengths batch together (less padding); results go back in input order.
-    const order = encoded.map((_, i) => i).sort((a, b) => encoded[a].length - encoded[b].length || a - b);
+    const order = encoded
+      .map((_, i) => i)
+      .sort((a, b) => encoded[a].ids.length - encoded[b].ids.length || a - b);
     const results: Generation[] = new Array(prompts.length);
     for (let start = 0; start < order.length; start += settings.batchSize) {
       const chunk = order.slice(start, start + settings.batchSize);
-      const rows: Row[] = chunk.map((index) => ({
-        index,
-        prompt: encoded[index],
-        limit: settings.maxNewTokens,
-        tokens: [],
-        finish: null,
-        text: null,
-        rng: Rng.at(settings.seed, 'generate', index),
-      }));
-      const layout = this.layout(rows, settings.maxNewTokens);
+      const rows: Row[] = chunk.map((index) => {
+        const e = encoded[index];
+        return {
+          index,
+          prompt: e.ids,
+          images: e.images,
+          maxNew: e.maxNew,
+          stop: e.stop,
+          limit: e.maxNew,
+          tokens: [],
+          finish: null,
+          text: null,
+          // A prompt's own seed starts its own stream; otherwise the stream is the call's seed and its index.
+          rng:
+            e.seed === undefined ? Rng.at(settings.seed, 'generate', index) : Rng.at(e.seed, 'generate', 0),
+        };
+      });
+      const layout = this.layout(rows);
       if (settings.useCache) await this.runCached(rows, layout, settings);
       else await this.runUncached(rows, settings);
       for (const row of rows) results[row.index] = this.result(row);
@@ -165,9 +195,51 @@ export class Generator {
     return s;
   }
 
-  private encode(prompt: Prompt, i: number, special: boolean): readonly number[] {
-    const ids =
-      typeof prompt === 'string' ? this.tokenizer.encode(prompt, { addSpecialTokens: special }) : prompt;
+  private encode(
+    prompt: Prompt,
+    i: number,
+    special: boolean,
+    settings: Settings,
+  ): {
+    ids: readonly number[];
+    images: readonly Float32Array[];
+    seed: number | undefined;
+    maxNew: number;
+    stop: readonly string[];
+  } {
+    const input: PromptInput =
+      typeof prompt === 'string'
+        ? { ids: this.tokenizer.encode(prompt, { addSpecialTokens: special }) }
+        : isTokenIds(prompt)
+          ? { ids: prompt }
+          : prompt;
+    const maxNew = input.maxNewTokens ?? settings.maxNewTokens;
+    if (!Number.isInteger(maxNew) || maxNew < 1)
+      throw new TlabError(`prompt ${i}: maxNewTokens: expected a positive integer, got ${maxNew}`);
+    if (input.seed !== undefined && !Number.isInteger(input.seed))
+      throw new TlabError(`prompt ${i}: seed: expected an integer, got ${input.seed}`);
+    const images = input.images ?? [];
+    let ids = input.ids;
+    if (images.length > 0 || (isVlm(this.model) && ids.includes(this.model.imageTokenId))) {
+      const vlm = this.runner.vlm();
+      const placeholders = countImagePlaceholders(ids, vlm.imageTokenId);
+      if (placeholders !== images.length)
+        throw new TlabError(
+          `prompt ${i}: ${images.length} image(s) for ${placeholders} image placeholder token(s) (id ${vlm.imageTokenId}); give one image per placeholder`,
+        );
+      ids = expandImagePlaceholders(ids, vlm.imageTokenId, vlm.imageTokens);
+    }
+    this.checkIds(ids, i);
+    return {
+      ids,
+      images,
+      seed: input.seed,
+      maxNew,
+      stop: (input.stop ?? settings.stop).filter((x) => x.length > 0),
+    };
+  }
+
+  private checkIds(ids: readonly number[], i: number): void {
     const v = this.model.vocabSize;
     const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= v);
     if (bad !== undefined)
@@ -178,35 +250,38 @@ export class Generator {
       throw new TlabError(
         `prompt ${i} has ${ids.length} tokens: the model's context of ${this.model.maxPositions} leaves no room to generate`,
       );
-    return ids;
   }
 
   /**
    * Prompt length P (left-padded, bucketed) and cache length S of a batch; sets each row's token budget. Both
    * paths use the same budgets, so they generate the same tokens even where the context runs out.
    */
-  private layout(rows: Row[], maxNew: number): { p: number; s: number } {
+  private layout(rows: Row[]): { p: number; s: number } {
     const maxPos = this.model.maxPositions;
     const longest = Math.max(...rows.map((r) => r.prompt.length));
+    const maxNew = Math.max(...rows.map((r) => r.maxNew));
     // The k-th generated token is fed back at slot P + k - 1, and the last one is never fed back.
     const need = Math.min(maxNew, maxPos - longest) - 1;
     const p = bucketLength(longest, this.lengthStep, maxPos - need);
     const s = bucketLength(p + need, this.lengthStep, maxPos);
-    for (const r of rows) r.limit = Math.min(maxNew, maxPos - r.prompt.length, s - p + 1);
+    for (const r of rows) r.limit = Math.min(r.maxNew, maxPos - r.prompt.length, s - p + 1);
     return { p, s };
   }
 
   /** Picks row's next token from its logits and applies the stop rules. */
   private advance(row: Row, logits: Float32Array, settings: Settings): void {
+    // A VLM's image placeholder only marks a slot for image features: it is never generated (so the cached and the
+    // re-forward paths agree: the latter would splice features into a generated placeholder).
+    if (this.imageTokenId !== null) logits[this.imageTokenId] = Number.NEGATIVE_INFINITY;
     const token = chooseToken(logits, settings, row.rng);
     row.tokens.push(token);
     if (settings.stopIds.has(token)) {
       row.finish = 'eos';
       return;
     }
-    if (settings.stop.length > 0) {
+    if (row.stop.length > 0) {
       const text = this.decode(row.tokens);
-      const at = firstStop(text, settings.stop);
+      const at = firstStop(text, row.stop);
       if (at >= 0) {
         row.text = text.slice(0, at);
         row.finish = 'stop';
@@ -246,7 +321,7 @@ export class Generator {
   private async runUncached(rows: Row[], settings: Settings): Promise<void> {
     for (;;) {
       const ids = rows.map((r) => [...r.prompt, ...r.tokens]);
-      const out = await this.runner.run({ ids }, { lastLogits: true });
+      const out = await this.runner.run({ ids, images: rows.map((r) => r.images) }, { lastLogits: true });
       if (this.step(rows, out.lastLogits!, settings)) return;
     }
   }
@@ -302,8 +377,11 @@ export class Generator {
       }
     });
     const slots = BigInt64Array.from({ length: p }, (_, t) => BigInt(t));
-    const prefill = await this.stepProgram(b, p, s);
-    let out = await prefill.run(feeds(ids, positions, slots));
+    const imagesPerRow = Math.max(...rows.map((r) => r.images.length));
+    const prefill = await this.stepProgram(b, p, s, imagesPerRow);
+    const prefillFeeds = feeds(ids, positions, slots);
+    if (imagesPerRow) prefillFeeds.pixel_values = this.pixelFeed(rows, imagesPerRow);
+    let out = await prefill.run(prefillFeeds);
     write(out, 0, p);
 
     const decode = await this.stepProgram(b, 1, s);
@@ -321,10 +399,31 @@ export class Generator {
     }
   }
 
-  /** Prefill (t = P) or decode (t = 1) program: next-token logits [B, V] and the new keys/values. */
-  private stepProgram(b: number, t: number, s: number) {
+  /** [B·k, C, H, W] pixels of the rows' images (blank where a row has fewer than k). */
+  private pixelFeed(rows: readonly Row[], k: number): HostTensor {
+    const { numChannels: c, imageSize: size } = this.runner.vlm().encoder;
+    const n = c * size * size;
+    const data = new Float32Array(rows.length * k * n);
+    rows.forEach((row, r) => {
+      row.images.forEach((pixels, i) => {
+        if (pixels.length !== n)
+          throw new TlabError(
+            `prompt ${row.index}: image ${i} has ${pixels.length} values; the vision tower takes ${c}x${size}x${size}`,
+          );
+        data.set(pixels, (r * k + i) * n);
+      });
+    });
+    return { dtype: 'float32', shape: [rows.length * k, c, size, size], data };
+  }
+
+  /**
+   * Prefill (t = P, with k images per row when k > 0) or decode (t = 1) program: next-token logits [B, V] and the
+   * new keys/values.
+   */
+  private stepProgram(b: number, t: number, s: number, k = 0) {
     const m = this.model;
-    return this.runner.programs.get(`${t === 1 ? 'decode' : 'prefill'}:${b}x${t}:${s}`, (graph, pb) => {
+    const key = `${t === 1 ? 'decode' : 'prefill'}:${b}x${t}:${s}${k ? `:i${k}` : ''}`;
+    return this.runner.programs.get(key, (graph, pb) => {
       const cache = new KvCache(graph, {
         layers: m.numLayers,
         batch: b,
@@ -335,11 +434,22 @@ export class Generator {
         rowPositions: true,
         append: true,
       });
-      const { logits } = m.forward(pb, { ids: graph.input('ids', 'int64', [b, t]), cache });
+      const ids = graph.input('ids', 'int64', [b, t]);
+      let logits: Value;
+      if (k) {
+        const vlm = this.runner.vlm();
+        const { numChannels: c, imageSize: size } = vlm.encoder;
+        const pixelValues = graph.input('pixel_values', 'float32', [b * k, c, size, size]);
+        logits = vlm.forward(pb, { ids, cache, pixelValues }).logits;
+      } else logits = m.forward(pb, { ids, cache }).logits;
       const last = t === 1 ? logits : T.slice(logits, [1], [t - 1], [t]);
       return { next_logits: T.reshape(last, [b, m.vocabSize]), ...cache.newEntries() };
     });
   }
+}
+
+function isTokenIds(prompt: readonly number[] | PromptInput): prompt is readonly number[] {
+  return Array.isArray(prompt);
 }
 
 /** Index of the earliest occurrence of any stop string in text, or -1. */

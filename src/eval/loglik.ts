@@ -6,6 +6,8 @@
  * continuation tokens' log-probabilities, plus whether every one of them is the argmax (greedy) token.
  * Multiple-choice questions score each choice so and report acc and acc_norm style predictions.
  */
+
+import { countImagePlaceholders, expandImagePlaceholders } from '../models/vlm.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
 import { TlabError } from '../util/errors.ts';
 import type { ForwardRunner } from './forward.ts';
@@ -58,19 +60,43 @@ export function encodePair(
   return { context: ctx, continuation: whole.slice(ctx.length) };
 }
 
+/** A token-level request; a VLM's context holds one image placeholder token per image in `images`. */
+export interface TokenPair {
+  context: readonly number[];
+  continuation: readonly number[];
+  /** Preprocessed pixels [C, H, W] of the context's images, in placeholder order. */
+  images?: readonly Float32Array[];
+}
+
 /** Log-likelihoods of token-level (context, continuation) pairs, batched longest first. */
 export async function loglikelihoodTokens(
   runner: ForwardRunner,
-  pairs: readonly { context: readonly number[]; continuation: readonly number[] }[],
-  options: { batchSize?: number } = {},
+  pairs: readonly TokenPair[],
+  options: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<LoglikResult[]> {
   const window = runner.model.maxPositions;
   const inputs = pairs.map((pair, i) => {
     if (pair.continuation.length === 0)
       throw new TlabError(`loglikelihood: request ${i} has an empty continuation (after tokenization)`);
+    const images = pair.images ?? [];
+    let context = pair.context;
+    if (images.length > 0) {
+      const vlm = runner.vlm();
+      const placeholders = countImagePlaceholders(context, vlm.imageTokenId);
+      if (placeholders !== images.length)
+        throw new TlabError(
+          `loglikelihood: request ${i} has ${images.length} image(s) for ${placeholders} image placeholder token(s); give one image per placeholder`,
+        );
+      context = expandImagePlaceholders(context, vlm.imageTokenId, vlm.imageTokens);
+    }
     // The harness's (context + continuation)[-(window + 1):][:-1]: inputs and next-token targets.
-    const whole = [...pair.context, ...pair.continuation].slice(-(window + 1));
-    return { ids: whole.slice(0, -1), targets: whole.slice(1), n: pair.continuation.length };
+    const all = [...context, ...pair.continuation];
+    const whole = all.slice(-(window + 1));
+    if (images.length > 0 && whole.length < all.length)
+      throw new TlabError(
+        `loglikelihood: request ${i} has ${all.length} tokens with its images; cutting it to the model's context of ${window} would cut image tokens`,
+      );
+    return { ids: whole.slice(0, -1), targets: whole.slice(1), n: pair.continuation.length, images };
   });
   const order = inputs.map((_, i) => i).sort((a, b) => inputs[b].ids.length - inputs[a].ids.length || a - b);
   const batch = options.batchSize ?? 8;
@@ -78,7 +104,11 @@ export async function loglikelihoodTokens(
   for (let start = 0; start < order.length; start += batch) {
     const chunk = order.slice(start, start + batch).map((i) => ({ i, ...inputs[i] }));
     const out = await runner.run(
-      { ids: chunk.map((c) => c.ids), targets: chunk.map((c) => c.targets) },
+      {
+        ids: chunk.map((c) => c.ids),
+        targets: chunk.map((c) => c.targets),
+        images: chunk.some((c) => c.images.length) ? chunk.map((c) => c.images) : undefined,
+      },
       { tokenLogprobs: true },
     );
     const len = out.length;
@@ -92,6 +122,7 @@ export async function loglikelihoodTokens(
       }
       results[c.i] = { loglik, isGreedy, tokens: c.n };
     });
+    options.onProgress?.(Math.min(start + batch, order.length), order.length);
   }
   return results;
 }

@@ -74,12 +74,16 @@ export interface VisionEncoder {
 }
 
 export interface VlmInputs extends DecoderInputs {
-  /** [B, C, H, W]: one image per row, its features replace the row's image placeholder tokens. Omit for text-only steps. */
+  /**
+   * [B·k, C, H, W]: k images per row (row r's are r·k .. r·k+k−1, in placeholder order); their features replace the
+   * row's image placeholder tokens in order (rows with fewer images get blank ones, whose features no placeholder
+   * reads). Omit for text-only steps.
+   */
   pixelValues?: Value | null;
 }
 
 export interface VlmOutputs extends DecoderOutputs {
-  /** [B, imageTokens, D_text] projected image features, or null without pixel values. */
+  /** [B, k·imageTokens, D_text] projected image features (k images per row), or null without pixel values. */
   imageFeatures: Value | null;
 }
 

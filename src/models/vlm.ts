@@ -107,8 +107,22 @@ export function llavaModel(config: LlavaConfig): Vlm {
     });
   };
 
+  // pixel values [B·k, C, H, W] hold k images per row (in placeholder order): their features, concatenated per row
+  // to [B, k·N, D], fill the row's k·N placeholders in order.
+  const rowFeatures = (pb: ParamBuilder, pixels: Value, ids: Value): Value => {
+    const b = ids.shape[0];
+    const images = pixels.shape[0];
+    if (images % b !== 0)
+      throw new TlabError(
+        `pixel values ${pixels} do not hold the same number of images for each of the ${b} rows of ${ids}`,
+      );
+    const f = imageFeatures(pb, pixels);
+    const k = images / b;
+    return k === 1 ? f : T.reshape(f, [b, k * f.shape[1], f.shape[2]]);
+  };
+
   const decoderInputs = (pb: ParamBuilder, inputs: VlmInputs) => {
-    const features = inputs.pixelValues ? imageFeatures(pb, inputs.pixelValues) : null;
+    const features = inputs.pixelValues ? rowFeatures(pb, inputs.pixelValues, inputs.ids) : null;
     const outer = inputs.editEmbeds ?? null;
     const editEmbeds = features
       ? (embeds: Value) => {
@@ -168,6 +182,18 @@ export function spliceImageFeatures(embeds: Value, ids: Value, features: Value, 
   const index = T.cast(T.minimum(T.maximum(T.sub(running, 1), 0), n - 1), 'int64');
   const gathered = T.gatherElements(features, T.expand(T.reshape(index, [b, t, 1]), [b, t, d]), 1);
   return T.where(T.expand(T.reshape(isImage, [b, t, 1]), [b, t, d]), gathered, embeds);
+}
+
+/** A decoder LM that takes images (a LLaVA-style VLM). */
+export function isVlm(model: DecoderLm): model is Vlm {
+  return 'imageTokenId' in model && 'imageFeatures' in model;
+}
+
+/** Image placeholder tokens in `ids`. */
+export function countImagePlaceholders(ids: readonly number[], imageTokenId: number): number {
+  let n = 0;
+  for (const id of ids) if (id === imageTokenId) n++;
+  return n;
 }
 
 /** Host-side check that each row holds 0 or exactly `imageTokens` placeholders (one per image feature). */
