@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TlabError, validChoices } from '../util/errors.ts';
 import { TASK_FORMAT, type TaskExample, type TaskManifest } from './task-format.ts';
+import { parseTaskRow } from './task-rows.ts';
 
 export interface OpenedTask {
   dir: string;
@@ -86,7 +87,7 @@ export function listBuiltTasks(root: string): string[] {
     .sort();
 }
 
-/** Streams the examples of one split, in file order. */
+/** Streams the examples of one split, in file order; a row that is not a valid example is an error naming its line. */
 export async function* readTaskSplit(taskDir: string, split: string): AsyncGenerator<TaskExample> {
   const manifest = readTaskManifest(taskDir);
   const entry = manifest.splits[split];
@@ -104,11 +105,13 @@ export async function* readTaskSplit(taskDir: string, split: string): AsyncGener
   for await (const line of lines) {
     n++;
     if (!line) continue;
+    let value: unknown;
     try {
-      yield JSON.parse(line) as TaskExample;
+      value = JSON.parse(n === 1 ? line.replace(/^\uFEFF/, '') : line);
     } catch (error) {
       throw new TlabError(`${path}:${n}: not valid JSON: ${(error as Error).message}`);
     }
+    yield parseTaskRow(value, path, n);
   }
 }
 

@@ -7,10 +7,19 @@ import { readFile } from 'node:fs/promises';
 import { TlabError } from '../../util/errors.ts';
 import type { FileReader, SourceMode, SourceRecordInFile, SourceRow } from './types.ts';
 
-/** Yields the file's text in chunks (UTF-8 decoded across chunk boundaries). */
+/** Yields the file's text in chunks (UTF-8 decoded across chunk boundaries), without a byte-order mark. */
 async function* textChunks(path: string): AsyncIterable<string> {
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  for await (const chunk of stream) yield chunk as string;
+  let first = true;
+  for await (const chunk of stream) {
+    yield first ? stripBom(chunk as string) : (chunk as string);
+    first = false;
+  }
+}
+
+/** Text without a leading UTF-8 byte-order mark (editors on Windows write one; JSON.parse rejects it). */
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** Non-empty lines with their 1-based line numbers. */
@@ -92,9 +101,11 @@ export class JsonlFileReader extends TextFileReader {
     const reader = new JsonlFileReader(displayPath, absolutePath, mode);
     // A .json file may hold one array of objects rather than lines: that needs the whole file anyway.
     if (absolutePath.endsWith('.json')) {
-      const text = await readFile(absolutePath, 'utf8').catch((e) => {
-        throw new TlabError(`${displayPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
-      });
+      const text = stripBom(
+        await readFile(absolutePath, 'utf8').catch((e) => {
+          throw new TlabError(`${displayPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
+        }),
+      );
       if (text.trimStart().startsWith('[')) {
         let parsed: unknown;
         try {
@@ -149,10 +160,10 @@ export class CsvFileReader extends TextFileReader {
   protected async *stream(): AsyncIterable<SourceRow> {
     let header: string[] | undefined;
     let record = 0;
-    for await (const fields of csvRecords(textChunks(this.absolutePath))) {
+    for await (const fields of csvRecords(textChunks(this.absolutePath), this.displayPath)) {
       record++;
       if (!header) {
-        header = fields.map((f, i) => f.replace(/^\uFEFF/, '') || `column_${i}`);
+        header = fields.map((f, i) => f || `column_${i}`);
         continue;
       }
       if (fields.length === 1 && fields[0] === '') continue; // blank line
@@ -167,17 +178,24 @@ export class CsvFileReader extends TextFileReader {
   }
 }
 
-/** RFC 4180 records from text chunks: quoted fields may hold commas, quotes ("") and newlines. */
-export async function* csvRecords(chunks: AsyncIterable<string>): AsyncIterable<string[]> {
+/**
+ * RFC 4180 records from text chunks: quoted fields may hold commas, quotes ("") and newlines. A quote that is
+ * never closed is an error naming `name` and the line it opened on (otherwise the rest of the file would silently
+ * become one field).
+ */
+export async function* csvRecords(chunks: AsyncIterable<string>, name = 'CSV'): AsyncIterable<string[]> {
   let fields: string[] = [];
   let field = '';
   let quoted = false;
   let afterQuote = false;
   let any = false;
+  let line = 1;
+  let quoteLine = 0;
   for await (const chunk of chunks) {
     for (let i = 0; i < chunk.length; i++) {
       const ch = chunk[i];
       any = true;
+      if (ch === '\n') line++;
       if (quoted) {
         if (ch === '"') {
           quoted = false;
@@ -186,7 +204,9 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncIterable<
         continue;
       }
       if (ch === '"') {
-        if (afterQuote) field += '"'; // "" inside quotes
+        if (afterQuote)
+          field += '"'; // "" inside quotes
+        else quoteLine = line;
         quoted = true;
         afterQuote = false;
       } else if (ch === ',') {
@@ -208,6 +228,11 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncIterable<
       }
     }
   }
+  if (quoted)
+    throw new TlabError(
+      `${name}: line ${quoteLine}: a quoted field opened on this line is never closed`,
+      'close it with a double quote ("); a quote inside a quoted field is written as two ("")',
+    );
   if (any) {
     fields.push(field);
     yield fields;
