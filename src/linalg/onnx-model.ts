@@ -21,7 +21,7 @@ import {
   ValueInfoProtoSchema,
 } from 'onnx-buf';
 
-export type ElemType = 'float64' | 'int64';
+export type ElemType = 'float64' | 'float32' | 'int64';
 
 export interface ValueSpec {
   name: string;
@@ -38,7 +38,12 @@ export interface NodeSpec {
 }
 
 function valueInfo(v: ValueSpec): ValueInfoProto {
-  const elemType = v.type === 'float64' ? TensorProto_DataType.DOUBLE : TensorProto_DataType.INT64;
+  const elemType =
+    v.type === 'float64'
+      ? TensorProto_DataType.DOUBLE
+      : v.type === 'float32'
+        ? TensorProto_DataType.FLOAT
+        : TensorProto_DataType.INT64;
   const dim = v.dims.map((d) =>
     create(TensorShapeProto_DimensionSchema, {
       value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },

@@ -41,6 +41,7 @@ export function session(key: string, program: () => Program): Promise<ort.Infere
 export type Feed = Record<
   string,
   | { type: 'float64'; data: Float64Array; dims: number[] }
+  | { type: 'float32'; data: Float32Array; dims: number[] }
   | { type: 'int64'; data: BigInt64Array; dims: number[] }
 >;
 
