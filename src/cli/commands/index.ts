@@ -6,6 +6,7 @@ import { registerExportCommand } from './export.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerMetricsCommands } from './metrics.ts';
 import { registerQuickstartCommand } from './quickstart.ts';
+import { registerServeCommand } from './serve.ts';
 import { registerTrainCommands } from './train.ts';
 
 /** Every `tlab` sub-command; each module adds its own command (and `--help`) to the program. */
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerTrainCommands(program);
   registerQuickstartCommand(program);
   registerExportCommand(program);
+  registerServeCommand(program);
 }

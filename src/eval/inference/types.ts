@@ -59,6 +59,11 @@ export interface ChatResult {
   completionTokens: number;
   /** Wall time from sending the request to its answer, in milliseconds. */
   latencyMs: number;
+  /**
+   * Set when the request asked for JSON (responseFormat json_object / json_schema): whether the text parses (and
+   * matches the schema), checked after generation; the text itself is never repaired.
+   */
+  format?: { valid: boolean; error: string | null };
 }
 
 /**
