@@ -24,7 +24,7 @@ export interface ChatModelFolder {
 }
 
 /** Writes the model folder (config.json, model.safetensors, tokenizer files) into a fresh temp folder. */
-export function saveChatModel(seed = 3, positions = 128): ChatModelFolder {
+export function saveChatModel(seed = 3, positions = 128, endBoost = 1.3): ChatModelFolder {
   const dir = mkdtempSync(join(tmpdir(), 'tlab-chat-model-'));
   const config: Gpt2Config = {
     model_type: 'gpt2',
@@ -36,6 +36,10 @@ export function saveChatModel(seed = 3, positions = 128): ChatModelFolder {
   };
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'] }));
   const weights = randomWeights(gpt2Model(config), seed);
+  // A larger <|end|> embedding row makes the (tied) LM head pick it now and then, so some answers end the turn.
+  const wte = weights.get('wte.weight')!.data as Float32Array;
+  const end = chatTokenizer.tokenToId('<|end|>')!;
+  for (let j = 0; j < config.n_embd; j++) wte[end * config.n_embd + j] *= endBoost;
   writeSafetensors(
     join(dir, 'model.safetensors'),
     new Map([...weights].map(([k, v]) => [`transformer.${k}`, v])),

@@ -35,6 +35,11 @@ export interface LocalModelOptions {
   /** Prompts per forward pass; default 16. */
   batchSize?: number;
   session?: SessionConfig;
+  /**
+   * Pad a call's last, partial batch with copies of a prompt up to a power of two (results dropped), so a server
+   * seeing every batch size compiles programs for log2(batchSize) + 1 of them; default false.
+   */
+  roundBatches?: boolean;
 }
 
 /** A prompt ready for the model: token ids (one placeholder per image) and the images' sources. */
@@ -84,6 +89,7 @@ export class LocalModel {
   /** Chat stop ids: the tokenizer's stop ids and the template's end-of-turn token. */
   readonly stopIds: readonly number[];
   readonly batchSize: number;
+  private readonly roundBatches: boolean;
   private readonly preprocess: PreprocessConfig | null;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -101,6 +107,7 @@ export class LocalModel {
     this.tokenizer = tokenizer;
     this.preprocess = preprocess;
     this.batchSize = options.batchSize ?? 16;
+    this.roundBatches = options.roundBatches ?? false;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
       throw new TlabError(`batchSize: expected a positive integer, got ${this.batchSize}`);
     this.generator = new Generator(model, weights, tokenizer, { session: options.session });
@@ -204,25 +211,28 @@ export class LocalModel {
         const stopIds = first.stopIds ?? this.stopIds;
         const p = first.params;
         const before = done;
-        const results = await this.generator.generate(
-          indices.map((i) => items[i].prompt.ids),
-          {
-            maxNewTokens: p.maxTokens,
-            temperature: p.temperature,
-            topK: p.topK,
-            topP: p.topP,
-            seed: p.seed,
-            stop: p.stop,
-            stopTokenIds: stopIds,
-            batchSize: this.batchSize,
-            onProgress: (n) => {
-              done = before + n;
-              onProgress?.(done, items.length);
-            },
+        const prompts = indices.map((i) => items[i].prompt.ids);
+        if (this.roundBatches) {
+          const partial = prompts.length % this.batchSize;
+          const padded = partial === 0 ? 0 : Math.min(2 ** Math.ceil(Math.log2(partial)), this.batchSize);
+          for (let k = partial; k < padded; k++) prompts.push(prompts[0]);
+        }
+        const results = await this.generator.generate(prompts, {
+          maxNewTokens: p.maxTokens,
+          temperature: p.temperature,
+          topK: p.topK,
+          topP: p.topP,
+          seed: p.seed,
+          stop: p.stop,
+          stopTokenIds: stopIds,
+          batchSize: this.batchSize,
+          onProgress: (n) => {
+            done = before + Math.min(n, indices.length);
+            onProgress?.(done, items.length);
           },
-        );
-        results.forEach((r, k) => {
-          out[indices[k]] = toOutput(r, stopIds);
+        });
+        indices.forEach((index, k) => {
+          out[index] = toOutput(results[k], stopIds);
         });
       }
       return out;

@@ -84,7 +84,12 @@ export async function startServer(options: ServeOptions): Promise<ServerHandle> 
       const local =
         spec instanceof LocalModel
           ? spec
-          : LocalModel.load(spec.dir, { name: spec.name, batchSize: maxBatch, session: options.session });
+          : LocalModel.load(spec.dir, {
+              name: spec.name,
+              batchSize: maxBatch,
+              session: options.session,
+              roundBatches: true,
+            });
       if (served.has(local.name))
         throw new TlabError(
           `tlab serve: two models are served as '${local.name}'; give each a distinct --served-model-name`,
