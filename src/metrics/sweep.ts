@@ -1,16 +1,22 @@
 /**
- * Sample-size sweeps (LoCoMoSeT-style, spec §12): every (model, task, metric, n_samples, seed) is scored on a
- * stratified subsample and written to its own JSON file, so an interrupted sweep resumes by skipping existing
- * files and folders from several machines merge by copying. A summary adds mean/std over seeds and, when
- * fine-tuned accuracies are given, the rank correlation of each metric with them, plus plots.
+ * Sample-size sweeps (LoCoMoSeT-style): every (model, task, metric, n_samples, seed) is scored on a stratified
+ * subsample and written to its own JSON file, so an interrupted sweep resumes by skipping finished results and
+ * folders from several machines merge by copying. Each result carries a content key (a hash of the estimator, its
+ * options, the sample size, the seed and the feature/label/probability values scored); a result whose key differs
+ * from what the config now asks for is computed again. A summary adds mean/std over seeds and, when fine-tuned
+ * accuracies are given, the rank correlation of each metric with them, plus plots.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { canonicalJson } from '../data/canonical-json.ts';
+import { toolVersion } from '../data/version.ts';
 import { type Matrix, selectRows } from '../linalg/matrix.ts';
 import { linePlotSpec, savePlot, scatterPlotSpec } from '../report/plot.ts';
 import { writeJsonAtomic } from '../util/atomic-write.ts';
+import { parseCsv } from '../util/csv.ts';
 import { TlabError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { readLabelFile, readMatrixFile } from './features.ts';
@@ -65,6 +71,8 @@ export interface MetricRef {
 }
 
 export interface SweepResult {
+  /** Content key: what was scored and how (see resultKey); a result is reused only when it matches. */
+  key: string;
   model: string;
   task: string;
   metric: string;
@@ -161,6 +169,9 @@ export interface AccuracyRow {
   accuracy: number;
 }
 
+const ACCURACY_COLUMNS = ['model', 'task', 'accuracy'];
+
+/** Fine-tuned accuracies from a CSV (header model,task,accuracy) or a JSON array of {model, task, accuracy}. */
 export function readAccuracyTable(path: string): AccuracyRow[] {
   let text: string;
   try {
@@ -170,18 +181,59 @@ export function readAccuracyTable(path: string): AccuracyRow[] {
       `${path}: cannot read accuracy table (${(error as NodeJS.ErrnoException).code ?? error})`,
     );
   }
+  const empty = () =>
+    new TlabError(
+      `${path}: the accuracy table has no rows`,
+      'expected a CSV header model,task,accuracy (or a JSON array of {model, task, accuracy}) and one row per model and task',
+    );
   let rows: Record<string, unknown>[];
-  if (path.endsWith('.json')) rows = JSON.parse(text);
-  else {
-    const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
-    const header = lines[0].split(',').map((h) => h.trim());
-    rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v.trim()])));
+  if (path.endsWith('.json')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
+    } catch (error) {
+      throw new TlabError(`${path}: not valid JSON (${(error as Error).message})`);
+    }
+    if (!Array.isArray(parsed))
+      throw new TlabError(`${path}: expected a JSON array of {model, task, accuracy} objects`);
+    rows = parsed.map((r, i) => {
+      if (r === null || typeof r !== 'object' || Array.isArray(r))
+        throw new TlabError(`${path}: item ${i}: expected an object {model, task, accuracy}`);
+      return r as Record<string, unknown>;
+    });
+  } else {
+    const records = parseCsv(text, path).filter((r) => r.length > 1 || r[0].trim() !== '');
+    if (records.length === 0) throw empty();
+    const header = records[0].map((h) => h.trim());
+    const lacking = ACCURACY_COLUMNS.filter((c) => !header.includes(c));
+    if (lacking.length)
+      throw new TlabError(
+        `${path}: the header lacks ${lacking.map((c) => `'${c}'`).join(', ')}`,
+        `header: ${header.join(',')}; expected the columns ${ACCURACY_COLUMNS.join(',')}`,
+      );
+    rows = records.slice(1).map((fields, i) => {
+      if (fields.length !== header.length)
+        throw new TlabError(
+          `${path}: row ${i + 1} has ${fields.length} fields, the header has ${header.length}`,
+        );
+      return Object.fromEntries(fields.map((v, k) => [header[k], v.trim()]));
+    });
   }
+  if (rows.length === 0) throw empty();
+  const seen = new Set<string>();
   return rows.map((r, i) => {
-    const accuracy = Number(r.accuracy);
-    if (typeof r.model !== 'string' || typeof r.task !== 'string' || !Number.isFinite(accuracy))
-      throw new TlabError(`${path}: row ${i + 1} needs model, task and a numeric accuracy`);
-    return { model: r.model, task: r.task, accuracy };
+    const accuracy =
+      typeof r.accuracy === 'string' && r.accuracy.trim() === '' ? Number.NaN : Number(r.accuracy);
+    const name = (v: unknown) => typeof v === 'string' && v.length > 0;
+    if (!name(r.model) || !name(r.task) || !Number.isFinite(accuracy) || typeof r.accuracy === 'boolean')
+      throw new TlabError(
+        `${path}: row ${i + 1} needs a model, a task and a numeric accuracy, got ${JSON.stringify(r)}`,
+      );
+    const key = JSON.stringify([r.model, r.task]);
+    if (seen.has(key))
+      throw new TlabError(`${path}: row ${i + 1}: model '${r.model}' on task '${r.task}' appears twice`);
+    seen.add(key);
+    return { model: r.model as string, task: r.task as string, accuracy };
   });
 }
 
@@ -192,6 +244,19 @@ export interface SweepOptions {
   quiet?: boolean;
 }
 
+/**
+ * A name as one path segment, injectively: letters, digits, '.', '_' and '-' stay, everything else (including
+ * '/' and '%') is %-escaped as in URLs, so `a/b`, `a_b` and `a%2Fb` get three different folders; '.' and '..'
+ * are escaped too.
+ */
+export function pathSegment(name: string): string {
+  const s = encodeURIComponent(name).replace(
+    /[!'()*~]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return s === '.' || s === '..' ? s.replace(/\./g, '%2E') : s;
+}
+
 function resultPath(
   out: string,
   model: string,
@@ -200,8 +265,54 @@ function resultPath(
   n: number,
   seed: number,
 ): string {
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
-  return join(out, 'results', safe(model), safe(task), safe(metricId), `n${n}_seed${seed}.json`);
+  return join(
+    out,
+    'results',
+    pathSegment(model),
+    pathSegment(task),
+    pathSegment(metricId),
+    `n${n}_seed${seed}.json`,
+  );
+}
+
+/** SHA-256 of the values an entry scores (shapes and float64 bytes of features, labels and source probabilities). */
+function entryHash(e: LoadedEntry): string {
+  const h = createHash('sha256');
+  const add = (what: string, shape: number[], data: Float64Array) => {
+    h.update(`${what}:${shape.join('x')}:`);
+    h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  };
+  add('features', [e.features.rows, e.features.cols], e.features.data);
+  add('labels', [e.labels.length], e.labels);
+  if (e.sourceProbs) add('source_probs', [e.sourceProbs.rows, e.sourceProbs.cols], e.sourceProbs.data);
+  return h.digest('hex');
+}
+
+/** The content key of one result: tool version, estimator, options, sample size, seed and the data's hash. */
+export function resultKey(dataHash: string, ref: MetricRef, n: number, seed: number): string {
+  return createHash('sha256')
+    .update(
+      canonicalJson({
+        tool: toolVersion(),
+        metric: ref.name,
+        options: ref.options,
+        n_samples: n,
+        seed,
+        data: dataHash,
+      }),
+    )
+    .digest('hex');
+}
+
+/** The stored result when it is there, parses, and was made for `key`; otherwise null (compute it again). */
+function reusable(path: string, key: string): SweepResult | null {
+  if (!existsSync(path)) return null;
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as SweepResult;
+    return r && r.key === key && typeof r.score === 'number' ? r : null;
+  } catch {
+    return null;
+  }
 }
 
 interface LoadedEntry {
@@ -243,6 +354,7 @@ export async function runSweep(
   for (const entry of config.entries) {
     const e = await loadEntry(entry, baseDir);
     const enc = encodeLabels(e.labels, e.features.rows, { names: e.names });
+    const dataHash = entryHash(e);
     for (const nSpec of config.n_samples) {
       const n = nSpec === 'all' ? e.features.rows : Math.min(nSpec, e.features.rows);
       for (const seed of config.seeds) {
@@ -253,8 +365,10 @@ export async function runSweep(
         const sourceProbs = e.sourceProbs && sub ? selectRows(e.sourceProbs, sub) : e.sourceProbs;
         for (const ref of refs) {
           const path = resultPath(options.out, e.model, e.task, ref.id, n, seed);
-          if (!options.force && existsSync(path)) {
-            results.push(JSON.parse(readFileSync(path, 'utf8')));
+          const key = resultKey(dataHash, ref, n, seed);
+          const stored = options.force ? null : reusable(path, key);
+          if (stored) {
+            results.push(stored);
             progress.tick(1, `${e.model}/${e.task} ${ref.id} (cached)`);
             continue;
           }
@@ -265,6 +379,7 @@ export async function runSweep(
             ref.options,
           );
           const r: SweepResult = {
+            key,
             model: e.model,
             task: e.task,
             metric: ref.id,
@@ -362,7 +477,7 @@ export async function summarizeSweep(
   for (const [task, metric] of taskMetrics) {
     const rows = scores.filter((s) => s.task === task && s.metric === metric);
     const models = [...new Set(rows.map((r) => r.model))];
-    const base = join(out, 'plots', `${task}_${metric}`.replace(/[^A-Za-z0-9._-]+/g, '_'));
+    const base = join(out, 'plots', pathSegment(task), pathSegment(metric));
     const line = linePlotSpec({
       title: `${metric} vs n_samples (${task})`,
       x: { title: 'n_samples', scale: 'log' },

@@ -137,10 +137,10 @@ test('sweep: one JSON per (model, task, metric, n, seed), resumable, summary wit
     assert.ok(summary.correlations.length > 0);
     assert.ok(existsSync(join(out, 'summary.json')));
     for (const p of [
-      't_logme_vs_samples.png',
-      't_logme_vs_samples.svg',
-      't_logme_vs_accuracy.png',
-      't_knn3_vs_accuracy.svg',
+      't/logme_vs_samples.png',
+      't/logme_vs_samples.svg',
+      't/logme_vs_accuracy.png',
+      't/knn3_vs_accuracy.svg',
     ])
       assert.ok(existsSync(join(out, 'plots', p)), p);
   } finally {

@@ -4,8 +4,11 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { csvRecords } from '../../util/csv.ts';
 import { TlabError } from '../../util/errors.ts';
 import type { FileReader, SourceMode, SourceRecordInFile, SourceRow } from './types.ts';
+
+export { csvRecords };
 
 /** Yields the file's text in chunks (UTF-8 decoded across chunk boundaries), without a byte-order mark. */
 async function* textChunks(path: string): AsyncIterable<string> {
@@ -175,66 +178,5 @@ export class CsvFileReader extends TextFileReader {
       for (let i = 0; i < header.length; i++) row[header[i]] = fields[i];
       yield row;
     }
-  }
-}
-
-/**
- * RFC 4180 records from text chunks: quoted fields may hold commas, quotes ("") and newlines. A quote that is
- * never closed is an error naming `name` and the line it opened on (otherwise the rest of the file would silently
- * become one field).
- */
-export async function* csvRecords(chunks: AsyncIterable<string>, name = 'CSV'): AsyncIterable<string[]> {
-  let fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  let afterQuote = false;
-  let any = false;
-  let line = 1;
-  let quoteLine = 0;
-  for await (const chunk of chunks) {
-    for (let i = 0; i < chunk.length; i++) {
-      const ch = chunk[i];
-      any = true;
-      if (ch === '\n') line++;
-      if (quoted) {
-        if (ch === '"') {
-          quoted = false;
-          afterQuote = true;
-        } else field += ch;
-        continue;
-      }
-      if (ch === '"') {
-        if (afterQuote)
-          field += '"'; // "" inside quotes
-        else quoteLine = line;
-        quoted = true;
-        afterQuote = false;
-      } else if (ch === ',') {
-        fields.push(field);
-        field = '';
-        afterQuote = false;
-      } else if (ch === '\n') {
-        fields.push(field.endsWith('\r') && !afterQuote ? field.slice(0, -1) : field);
-        yield fields;
-        fields = [];
-        field = '';
-        afterQuote = false;
-        any = false;
-      } else if (ch === '\r' && afterQuote) {
-        // CR after a closing quote: part of CRLF
-      } else {
-        field += ch;
-        afterQuote = false;
-      }
-    }
-  }
-  if (quoted)
-    throw new TlabError(
-      `${name}: line ${quoteLine}: a quoted field opened on this line is never closed`,
-      'close it with a double quote ("); a quote inside a quoted field is written as two ("")',
-    );
-  if (any) {
-    fields.push(field);
-    yield fields;
   }
 }
