@@ -1,12 +1,14 @@
 /**
  * Features of a built task's examples from one of this project's models, for transferability estimation:
- * decoders (and a VLM's text side) read the prompt (the conversation up to the answer, through the chat template
- * when the tokenizer has one) and pool a layer's hidden states; vision encoders read the example's image and pool
- * the CLS token, the mean over patches, or the model's pooled output. Labels are the task's class indices.
+ * decoders read the prompt (the conversation up to the answer, through the chat template when the tokenizer has
+ * one) and pool a layer's hidden states — a VLM reads it with the example's images, so its states after the image
+ * tokens are image-conditioned; vision encoders (and a VLM's vision tower, with `source: 'vision'`) read the
+ * example's image and pool the CLS token, the mean over patches, or the model's pooled output. Labels are the
+ * task's class indices; `kind` says which features were taken.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPreprocessorConfig, preprocessImageBytes } from '../data/images/preprocess.ts';
+import { preprocessImageBytes } from '../data/images/preprocess.ts';
 import { loadTaskSplit, openTask } from '../data/read.ts';
 import type { TaskExample } from '../data/task-format.ts';
 import { Graph } from '../engine/ir/graph.ts';
@@ -15,10 +17,13 @@ import { Program } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
 import type { ModelFolder } from '../models/hf/model-folder.ts';
 import type { VisionEncoder } from '../models/types.ts';
+import { expandImagePlaceholders } from '../models/vlm.ts';
 import { ParamBuilder } from '../nn/module.ts';
-import type { ChatMessage, TextTokenizer } from '../tokenize/types.ts';
+import type { TextTokenizer } from '../tokenize/types.ts';
 import { TlabError } from '../util/errors.ts';
 import { ForwardRunner } from './forward.ts';
+import { ImagePixels, visionPreprocessorFor } from './images.ts';
+import { encodeTaskPrompt } from './task-prompt.ts';
 
 export type FeaturePooling = 'pooled' | 'cls' | 'mean' | 'last';
 
@@ -30,7 +35,11 @@ export interface TaskFeatureOptions {
   batchSize?: number;
   /** Use at most this many examples (in file order). */
   limit?: number;
+  /** For a VLM: the decoder's states over the prompt with its images (default), or the vision tower's features. */
+  source?: FeatureSource;
 }
+
+export type FeatureSource = 'decoder' | 'vision';
 
 export interface TaskFeatures {
   /** [N, D] float32 */
@@ -41,31 +50,8 @@ export interface TaskFeatures {
   uids: string[];
   /** Prompts cut to the model's context (their start dropped: the question is at the end). */
   truncated: number;
-}
-
-function promptMessages(e: TaskExample): ChatMessage[] {
-  const end = e.messages.findLastIndex((m) => m.role === 'assistant');
-  return e.messages.slice(0, end < 0 ? e.messages.length : end).map((m) => ({
-    role: m.role,
-    content: m.content.map((p) =>
-      p.type === 'text' ? { type: 'text' as const, text: p.text } : { type: 'image' as const },
-    ),
-  }));
-}
-
-function promptIds(tokenizer: TextTokenizer, e: TaskExample): number[] {
-  const messages = promptMessages(e);
-  try {
-    return tokenizer.encodeChat(messages, { addGenerationPrompt: true });
-  } catch {
-    // No chat template: the prompt's text parts, one per line.
-    const text = messages
-      .flatMap((m) =>
-        (Array.isArray(m.content) ? m.content : []).flatMap((p) => (p.type === 'text' ? [p.text] : [])),
-      )
-      .join('\n');
-    return tokenizer.encode(text);
-  }
+  /** Which features these are, in words (e.g. "VLM decoder hidden state 2, last prompt token, with 1 image per prompt"). */
+  kind: string;
 }
 
 /** Token ids of each example's prompt, cut from the left to `max` tokens. */
@@ -73,22 +59,60 @@ export function taskPrompts(
   tokenizer: TextTokenizer,
   examples: readonly TaskExample[],
   max: number,
-): { ids: number[][]; truncated: number } {
+  taskDir = '.',
+): { ids: number[][]; truncated: number; dropped: number } {
   let truncated = 0;
+  let dropped = 0;
   const ids = examples.map((e) => {
-    const p = promptIds(tokenizer, e);
+    // A text model reads the text parts; images are counted, and named in the features' kind.
+    const encoded = encodeTaskPrompt(tokenizer, e, taskDir, { images: 'drop' });
+    dropped += encoded.dropped;
+    const p = encoded.ids;
     if (p.length <= max) return p;
     truncated += 1;
     return p.slice(p.length - max);
   });
-  return { ids, truncated };
+  return { ids, truncated, dropped };
+}
+
+/** A VLM's prompts with their images: ids with placeholders expanded, and each prompt's pixels. */
+async function vlmPrompts(
+  folder: ModelFolder & { kind: 'vlm' },
+  tokenizer: TextTokenizer,
+  examples: readonly TaskExample[],
+  taskDir: string,
+): Promise<{ ids: number[][]; images: Float32Array[][]; perPrompt: number }> {
+  const vlm = folder.model;
+  const pixels = new ImagePixels(vlm.encoder, visionPreprocessorFor(folder.preprocessorConfig, vlm.encoder));
+  const ids: number[][] = [];
+  const images: Float32Array[][] = [];
+  let perPrompt = 0;
+  for (const e of examples) {
+    const p = encodeTaskPrompt(tokenizer, e, taskDir);
+    const expanded = expandImagePlaceholders(p.ids, vlm.imageTokenId, vlm.imageTokens);
+    const placeholders = p.ids.filter((id) => id === vlm.imageTokenId).length;
+    if (placeholders !== p.images.length)
+      throw new TlabError(
+        `example ${e.uid}: ${p.images.length} image(s) but ${placeholders} image placeholder(s) in the rendered prompt`,
+        "the chat template must render each image part as the tokenizer's image token",
+      );
+    if (expanded.length > vlm.maxPositions)
+      throw new TlabError(
+        `example ${e.uid}: the prompt with its images is ${expanded.length} tokens, more than the model's context of ${vlm.maxPositions}`,
+      );
+    ids.push(expanded);
+    images.push(await Promise.all(p.images.map((f) => pixels.file(f))));
+    perPrompt = Math.max(perPrompt, p.images.length);
+  }
+  return { ids, images, perPrompt };
 }
 
 async function decoderFeatures(
   folder: ModelFolder,
   examples: readonly TaskExample[],
+  taskDir: string,
   options: TaskFeatureOptions,
-): Promise<{ features: HostTensor; truncated: number }> {
+): Promise<{ features: HostTensor; truncated: number; kind: string }> {
   if (folder.kind !== 'causal-lm' && folder.kind !== 'vlm' && folder.kind !== 'sequence-classifier')
     throw new Error('unreachable');
   const decoder = folder.kind === 'sequence-classifier' ? folder.model.decoder : folder.model;
@@ -101,14 +125,39 @@ async function decoderFeatures(
   const runner = new ForwardRunner(decoder, weights, {
     padId: folder.tokenizer.padId ?? folder.tokenizer.eosId ?? 0,
   });
-  const { ids, truncated } = taskPrompts(folder.tokenizer, examples, decoder.maxPositions);
   const layer = options.layer ?? -1;
-  const out = await runner.features(ids, {
-    pooling: [pooling],
-    layers: [layer],
-    batchSize: options.batchSize,
-  });
-  return { features: [...out.get(pooling)!.values()][0], truncated };
+  const where = { last: 'last prompt token', mean: 'mean over prompt tokens', first: 'first token' }[pooling];
+  try {
+    if (folder.kind === 'vlm') {
+      const { ids, images, perPrompt } = await vlmPrompts(folder, folder.tokenizer, examples, taskDir);
+      const out = await runner.features(ids, {
+        pooling: [pooling],
+        layers: [layer],
+        batchSize: options.batchSize,
+        images,
+      });
+      const kind =
+        perPrompt > 0
+          ? `VLM decoder hidden state ${layer}, ${where}, prompts with their images (up to ${perPrompt} per prompt)`
+          : `VLM decoder hidden state ${layer}, ${where}, text-only prompts (the examples have no images)`;
+      return { features: [...out.get(pooling)!.values()][0], truncated: 0, kind };
+    }
+    const { ids, truncated, dropped } = taskPrompts(
+      folder.tokenizer,
+      examples,
+      decoder.maxPositions,
+      taskDir,
+    );
+    const out = await runner.features(ids, {
+      pooling: [pooling],
+      layers: [layer],
+      batchSize: options.batchSize,
+    });
+    const kind = `${folder.kind} decoder hidden state ${layer}, ${where}${dropped ? `, text parts only (${dropped} image(s) left out: a text model)` : ''}`;
+    return { features: [...out.get(pooling)!.values()][0], truncated, kind };
+  } finally {
+    await runner.release();
+  }
 }
 
 /** A sequence classifier's decoder parameters are its own names (heads add `score.*`, which the decoder ignores). */
@@ -122,19 +171,23 @@ async function visionFeatures(
   taskDir: string,
   options: TaskFeatureOptions,
 ): Promise<HostTensor> {
-  if (folder.kind !== 'vision-encoder' && folder.kind !== 'image-classifier') throw new Error('unreachable');
-  const encoder: VisionEncoder = folder.kind === 'image-classifier' ? folder.model.encoder : folder.model;
-  if (!folder.preprocessorConfig)
+  if (folder.kind !== 'vision-encoder' && folder.kind !== 'image-classifier' && folder.kind !== 'vlm')
+    throw new Error('unreachable');
+  const encoder: VisionEncoder = folder.kind === 'vision-encoder' ? folder.model : folder.model.encoder;
+  if (!folder.preprocessorConfig && folder.kind !== 'vlm')
     throw new TlabError(
       `${folder.dir}: no preprocessor_config.json; image features need the model's processor`,
     );
-  const processor = loadPreprocessorConfig(folder.preprocessorConfig);
+  const processor = visionPreprocessorFor(folder.preprocessorConfig, encoder);
   const batch = options.batchSize ?? 16;
   const [c, s] = [encoder.numChannels, encoder.imageSize];
   const graph = new Graph();
   const pb = new ParamBuilder(graph);
   const pixels = graph.input('pixel_values', 'float32', [batch, c, s, s]);
-  const out = encoder.forward(pb, pixels);
+  const out =
+    folder.kind === 'vlm'
+      ? pb.scope('vision_tower', () => encoder.forward(pb, pixels))
+      : encoder.forward(pb, pixels);
   const layers = out.hiddenStates.length;
   const layer = (options.layer ?? -1) < 0 ? layers + (options.layer ?? -1) : options.layer!;
   if (layer < 0 || layer >= layers)
@@ -164,7 +217,7 @@ async function visionFeatures(
       const rows = examples.slice(start, start + batch);
       for (const [i, e] of rows.entries()) {
         const image = e.messages.flatMap((m) => m.content).find((p) => p.type === 'image');
-        if (!image || image.type !== 'image')
+        if (image?.type !== 'image')
           throw new TlabError(`example ${e.uid} has no image; a vision encoder needs one`);
         const t = await preprocessImageBytes(readFileSync(join(taskDir, image.image)), processor);
         if (t.data.length !== c * s * s)
@@ -207,9 +260,18 @@ export async function extractTaskFeatures(
       return i;
     }),
   );
-  const { features, truncated } =
-    folder.kind === 'vision-encoder' || folder.kind === 'image-classifier'
-      ? { features: await visionFeatures(folder, examples, task.dir, options), truncated: 0 }
-      : await decoderFeatures(folder, examples, options);
-  return { features, labels, classes: task.labels, uids: examples.map((e) => e.uid), truncated };
+  const vision =
+    folder.kind === 'vision-encoder' ||
+    folder.kind === 'image-classifier' ||
+    (folder.kind === 'vlm' && options.source === 'vision');
+  if (options.source === 'vision' && !vision)
+    throw new TlabError(`source 'vision' is for VLMs; ${folder.dir} holds a ${folder.kind}`);
+  const { features, truncated, kind } = vision
+    ? {
+        features: await visionFeatures(folder, examples, task.dir, options),
+        truncated: 0,
+        kind: `${folder.kind === 'vlm' ? 'VLM vision tower' : folder.kind} ${options.pooling} features of layer ${options.layer ?? -1}`,
+      }
+    : await decoderFeatures(folder, examples, task.dir, options);
+  return { features, labels, classes: task.labels, uids: examples.map((e) => e.uid), truncated, kind };
 }

@@ -257,6 +257,10 @@ export class HfTextTokenizer implements TextTokenizer {
     });
   }
 
+  get hasChatTemplate(): boolean {
+    return this.chatTemplates.size > 0;
+  }
+
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
     const template = this.chatTemplates.select(options.templateName, this.source);
     const rendered = options.keepContentParts

@@ -84,6 +84,8 @@ export interface TextTokenizer {
   tokenToId(token: string): number | undefined;
   idToToken(id: number): string | undefined;
   encodeBatch(texts: readonly string[], options?: BatchEncodeOptions): BatchEncoding;
+  /** The tokenizer has a chat template (applyChatTemplate throws without one). */
+  readonly hasChatTemplate: boolean;
   /** Renders messages with the tokenizer's chat template into the prompt text. */
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
   /** Renders and encodes a chat without adding special tokens again (the template already wrote them). */

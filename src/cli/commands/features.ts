@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
-import { extractTaskFeatures, type FeaturePooling } from '../../eval/task-features.ts';
+import { extractTaskFeatures, type FeaturePooling, type FeatureSource } from '../../eval/task-features.ts';
 import { writeNpy } from '../../metrics/io/npy.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
 import { writeJsonAtomic } from '../../util/atomic-write.ts';
@@ -21,6 +21,7 @@ interface FeatureFlags {
   layer: number;
   batchSize?: number;
   limit?: number;
+  source?: string;
   json?: boolean;
 }
 
@@ -50,10 +51,16 @@ export function registerFeaturesCommand(metrics: Command): void {
     .option('--layer <n>', 'hidden-state index (0 = embeddings, -1 = last)', integer, -1)
     .option('--batch-size <n>', 'examples per forward pass', positiveInt)
     .option('--limit <n>', 'first N examples only', positiveInt)
+    .option(
+      '--source <part>',
+      "VLMs: 'decoder' (its states over the prompt with the images, default) or 'vision' (the vision tower's)",
+    )
     .option('--json', 'print a JSON summary on stdout')
     .action(async (modelDir: string, taskDir: string, flags: FeatureFlags) => {
       if (!POOLINGS.includes(flags.pooling))
         throw new TlabError(`--pooling: '${flags.pooling}' is not one of ${POOLINGS.join(', ')}`);
+      if (flags.source !== undefined && flags.source !== 'decoder' && flags.source !== 'vision')
+        throw new TlabError(`--source: '${flags.source}' is not one of decoder, vision`);
       const folder = loadModelFolder(modelDir);
       const r = await extractTaskFeatures(folder, taskDir, {
         split: flags.split,
@@ -61,6 +68,7 @@ export function registerFeaturesCommand(metrics: Command): void {
         layer: flags.layer,
         batchSize: flags.batchSize,
         limit: flags.limit,
+        source: flags.source as FeatureSource | undefined,
       });
       writeSafetensors(
         join(flags.out, 'features.safetensors'),
@@ -76,6 +84,7 @@ export function registerFeaturesCommand(metrics: Command): void {
         layer: flags.layer,
         n: r.features.shape[0],
         truncated: r.truncated,
+        kind: r.kind,
         d: r.features.shape[1],
         classes: r.classes,
         features: join(flags.out, 'features.safetensors'),
@@ -83,7 +92,7 @@ export function registerFeaturesCommand(metrics: Command): void {
       };
       writeJsonAtomic(join(flags.out, 'features.json'), { ...summary, uids: r.uids });
       process.stderr.write(
-        `${summary.n} x ${summary.d} features of ${summary.classes.length} classes → ${flags.out}\n`,
+        `${summary.n} x ${summary.d} features (${r.kind}) of ${summary.classes.length} classes → ${flags.out}\n`,
       );
       if (r.truncated)
         process.stderr.write(
