@@ -10,7 +10,17 @@ test('tlab export writes an ONNX graph that onnxruntime loads from disk; a missi
   const out = mkdtempSync(join(tmpdir(), 'tlab-export-'));
   const r = spawnSync(
     process.execPath,
-    ['bin/tlab.js', 'export', 'test/fixtures/models/gpt2_lm', '--out', out, '--seq-len', '8', '--json'],
+    [
+      'bin/tlab.js',
+      'export',
+      'test/fixtures/models/gpt2_lm',
+      '--out',
+      out,
+      '--static',
+      '--seq-len',
+      '8',
+      '--json',
+    ],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);

@@ -15,6 +15,7 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../engine/tensor.ts';
+import type { TextTokenizer } from '../tokenize/types.ts';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
 import { readJsonObject } from '../util/json-file.ts';
@@ -36,12 +37,14 @@ import {
 import type { LlavaConfig } from './vlm.ts';
 
 export interface PortableExportOptions {
-  /** Weight variants besides float32 (`model.onnx`, always written): fp16 and the quantizations. */
-  variants?: readonly WeightVariant[];
+  /** Weight variants to write (default fp32 only: `model.onnx`); each is a file per graph. */
+  variants?: readonly (WeightVariant | 'fp32')[];
   /** Move weights to `<file>_data` above this many bytes of initializers (default 1 GiB). */
   externalDataThreshold?: number;
   /** Extra metadata_props entries in every ONNX file. */
   metadata?: Record<string, string>;
+  /** Called after each ONNX file is written, with the number written so far and the total. */
+  onFile?: (file: string, done: number, total: number) => void;
 }
 
 export interface PortableExportFile {
@@ -67,6 +70,8 @@ export type ExportSource = LoadedModel & {
   dir: string;
   config: HfConfig;
   weights: ReadonlyMap<string, HostTensor>;
+  /** The folder's tokenizer: its stop and pad ids fill generation_config.json where the config has none. */
+  tokenizer?: Pick<TextTokenizer, 'stopIds' | 'padId'> | null;
 };
 
 /** The ONNX graphs of a model by transformers.js session file name (model, vision_encoder, ...). */
@@ -122,7 +127,8 @@ export function exportPortableFolder(
   options: PortableExportOptions = {},
 ): PortableExportResult {
   const graphs = portableGraphs(source);
-  const variants: (WeightVariant | 'fp32')[] = ['fp32', ...new Set(options.variants ?? [])];
+  const variants: (WeightVariant | 'fp32')[] = [...new Set(options.variants ?? (['fp32'] as const))];
+  if (!variants.length) throw new TlabError('ONNX export: no weight variant to write');
   const temp = tempPathFor(dir);
   mkdirSync(join(temp, 'onnx'), { recursive: true });
   const onnx: PortableExportFile[] = [];
@@ -143,6 +149,7 @@ export function exportPortableFolder(
           },
         });
         if (written.dataPath) external[file] = true;
+        options.onFile?.(`onnx/${file}`, onnx.length + 1, Object.keys(graphs).length * variants.length);
         onnx.push({
           file: `onnx/${file}`,
           data: written.dataPath ? `onnx/${file}_data` : null,
@@ -192,7 +199,10 @@ function exportedConfig(source: ExportSource, external: Record<string, boolean>)
   return config;
 }
 
-/** generation_config.json: the source folder's, else the special token ids of the (text) config. */
+/**
+ * generation_config.json: the source folder's, else the special token ids of the (text) config, with the
+ * tokenizer's stop and pad ids where the config has none, so transformers.js stops where `tlab generate` does.
+ */
 function generationConfig(source: ExportSource): Record<string, unknown> | null {
   if (source.kind !== 'causal-lm' && source.kind !== 'vlm') return null;
   const path = join(source.dir, 'generation_config.json');
@@ -205,5 +215,10 @@ function generationConfig(source: ExportSource): Record<string, unknown> | null 
     const v = text[key];
     if (v !== undefined && v !== null) out[key] = v;
   }
+  const stop = source.tokenizer?.stopIds ?? [];
+  if (out.eos_token_id === undefined && stop.length)
+    out.eos_token_id = stop.length === 1 ? stop[0] : [...stop];
+  const pad = source.tokenizer?.padId;
+  if (out.pad_token_id === undefined && pad !== undefined) out.pad_token_id = pad;
   return out;
 }

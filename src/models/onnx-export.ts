@@ -1,21 +1,18 @@
 /**
- * Exports a model's inference graph to `model.onnx` with the weights as initializers, for use outside this
- * project (onnxruntime in Python, C#, browsers). Inputs and outputs carry Hugging Face's names (input_ids,
- * attention_mask, pixel_values → logits, last_hidden_state, pooler_output, hidden_states.{i}). Shapes are static
- * (the batch size and sequence length given). When the initializers exceed `externalDataThreshold` (1 GiB by
- * default; a protobuf cannot exceed 2 GiB) tensors of 1 KiB and more go to `model.onnx_data` as ONNX external data.
+ * The static export (`tlab export --static`): a model's inference graph from this project's own model code as
+ * one `model.onnx` with the weights as initializers. Inputs and outputs carry Hugging Face's names (input_ids,
+ * attention_mask, pixel_values → logits, last_hidden_state, pooler_output, hidden_states.{i}); shapes are static
+ * (the batch size and sequence length given) and there is no KV cache. Large weights go to `model.onnx_data`
+ * (onnx-export-file.ts). The portable export with dynamic axes and a cache is onnx-export-folder.ts.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeModel } from '../engine/onnx/encode.ts';
 import { lowerGraph } from '../engine/onnx/lower.ts';
-import type { OnnxTensor } from '../engine/onnx/model.ts';
-import { wrapModel } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import { writeChunksAtomic, writeFileAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
 import type { LoadedModel } from './hf/registry.ts';
 import { type InferenceGraphOptions, type InferenceShape, inferenceGraph } from './inference-graph.ts';
+import { writeOnnxFile } from './onnx-export-file.ts';
 
 export interface OnnxExportOptions extends InferenceShape, InferenceGraphOptions {
   /** Move weights to model.onnx_data when all initializers together exceed this many bytes (default 1 GiB). */
@@ -31,9 +28,6 @@ export interface OnnxExportResult {
   inputs: string[];
   outputs: string[];
 }
-
-const EXTERNAL_MIN_BYTES = 1024;
-const ALIGN = 4096;
 
 export function exportOnnx(
   dir: string,
@@ -52,31 +46,6 @@ export function exportOnnx(
   if (missing.length)
     throw new TlabError(`exportOnnx: weights lack ${missing.length} parameters (first: '${missing[0]}')`);
   mkdirSync(dir, { recursive: true });
-  const modelPath = join(dir, 'model.onnx');
-  const dataName = 'model.onnx_data';
-  const total = lowered.initializers.reduce((s, t) => s + (t.raw?.byteLength ?? 0), 0);
-  const external = total > (options.externalDataThreshold ?? 2 ** 30);
-  let initializers: OnnxTensor[] = [...lowered.initializers];
-  let dataPath: string | null = null;
-  if (external) {
-    dataPath = join(dir, dataName);
-    const chunks: Uint8Array[] = [];
-    let offset = 0;
-    initializers = initializers.map((t) => {
-      if (!t.raw || t.raw.byteLength < EXTERNAL_MIN_BYTES) return t;
-      const start = Math.ceil(offset / ALIGN) * ALIGN;
-      if (start > offset) chunks.push(new Uint8Array(start - offset));
-      chunks.push(t.raw);
-      offset = start + t.raw.byteLength;
-      return {
-        name: t.name,
-        dtype: t.dtype,
-        dims: t.dims,
-        external: { location: dataName, offset: start, length: t.raw.byteLength },
-      };
-    });
-    writeChunksAtomic(dataPath, chunks);
-  }
   const metadata = {
     model_type: loaded.model.modelType,
     kind: loaded.kind,
@@ -84,6 +53,9 @@ export function exportOnnx(
     ...(options.seqLength ? { sequence_length: String(options.seqLength) } : {}),
     ...options.metadata,
   };
-  writeFileAtomic(modelPath, encodeModel(wrapModel({ ...lowered, initializers }, metadata)));
+  const { modelPath, dataPath } = writeOnnxFile(join(dir, 'model.onnx'), lowered, {
+    externalDataThreshold: options.externalDataThreshold,
+    metadata,
+  });
   return { modelPath, dataPath, inputs: Object.keys(g.inputs), outputs: Object.keys(g.outputs) };
 }
