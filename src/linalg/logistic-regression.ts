@@ -1,0 +1,296 @@
+/**
+ * Multinomial (softmax) logistic regression with an L2 penalty, fitted by L-BFGS: the model of scikit-learn's
+ * `LogisticRegression(multi_class='multinomial', solver='lbfgs')`, the same optimum for the same C. With two
+ * classes it keeps two weight rows (sklearn reports only row 1; row 0 is its negative at the optimum).
+ *
+ *   objective(W, b) = Σ_i −log softmax(W x_i + b)_{y_i} + ‖W‖²_F / (2C)        (b is not penalised)
+ *
+ * Convergence is tested on the gradient of the objective divided by n (as scikit-learn ≥ 1.4 scales its lbfgs
+ * objective), so `tol` means the same thing for 100 rows and for 100k rows.
+ */
+import { TlabError } from '../util/errors.ts';
+import { dot } from './dot.ts';
+import { minimizeLbfgs } from './lbfgs.ts';
+import { assertFinite, type FloatArray, matrix } from './matrix.ts';
+
+export interface LogisticRegressionOptions {
+  /** Inverse regularisation strength as sklearn's C (objective: sum of per-row cross-entropy + ||W||²/(2C),
+   *  intercept not penalised); default 1. */
+  C?: number;
+  /** L-BFGS iterations at most; default 200. */
+  maxIter?: number;
+  /** Converged when max |∂(objective / n)/∂θ| ≤ tol over all weights and biases; default 1e-6. */
+  tol?: number;
+  /** Fit a per-class intercept; default true. */
+  fitIntercept?: boolean;
+}
+
+export interface LogisticModel {
+  classes: number;
+  dim: number;
+  /** classes×dim, row-major. */
+  weights: Float64Array;
+  /** Per-class intercepts (zeros without fitIntercept). */
+  bias: Float64Array;
+  iterations: number;
+  /** Whether the gradient criterion (tol) was met within maxIter. */
+  converged: boolean;
+}
+
+interface Problem {
+  x: Float64Array;
+  n: number;
+  d: number;
+  labels: Int32Array;
+  classes: number;
+  invC: number;
+  fitIntercept: boolean;
+}
+
+function positiveInteger(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1)
+    throw new TlabError(`logistic regression: ${name}=${v} must be an integer ≥ 1`);
+}
+
+function widen(x: FloatArray, n: number, d: number, what: string): Float64Array {
+  if (x.length !== n * d)
+    throw new TlabError(`${what}: x has ${x.length} values but n×d = ${n}×${d} needs ${n * d}`);
+  const m = matrix(n, d, x); // float32 widened once
+  assertFinite(m, `${what}: x`);
+  return m.data;
+}
+
+/** Classes = max label + 1; every class 0..classes−1 must have a row, and there must be at least two. */
+function countClasses(labels: Int32Array, n: number): number {
+  if (labels.length !== n)
+    throw new TlabError(`logistic regression: labels has ${labels.length} entries but x has ${n} rows`);
+  let max = -1;
+  for (let i = 0; i < n; i++) {
+    const y = labels[i];
+    if (y < 0) throw new TlabError(`logistic regression: labels[${i}]=${y}; labels must be 0..classes−1`);
+    if (y > max) max = y;
+  }
+  const classes = max + 1;
+  const counts = new Int32Array(classes);
+  for (let i = 0; i < n; i++) counts[labels[i]]++;
+  const empty: number[] = [];
+  for (let k = 0; k < classes; k++) if (counts[k] === 0) empty.push(k);
+  if (empty.length > 0)
+    throw new TlabError(
+      `logistic regression: class ${empty.slice(0, 10).join(', ')} of 0..${classes - 1} has no rows`,
+      'labels must use every class from 0 to their maximum (re-encode them first)',
+    );
+  if (classes < 2)
+    throw new TlabError(`logistic regression: all ${n} rows have label 0; at least two classes are needed`);
+  return classes;
+}
+
+/**
+ * Fits the model to n×d row-major features `x` and labels 0..classes−1. Throws a TlabError for bad shapes,
+ * non-finite features, a single class, a class without rows or bad options.
+ */
+export function fitLogisticRegression(
+  x: Float32Array | Float64Array,
+  n: number,
+  d: number,
+  labels: Int32Array,
+  options: LogisticRegressionOptions = {},
+): LogisticModel {
+  positiveInteger('n', n);
+  positiveInteger('d', d);
+  const C = options.C ?? 1;
+  const maxIter = options.maxIter ?? 200;
+  const tol = options.tol ?? 1e-6;
+  const fitIntercept = options.fitIntercept ?? true;
+  if (!(C > 0) || !Number.isFinite(C))
+    throw new TlabError(`logistic regression: C=${C} must be a finite number > 0`);
+  positiveInteger('maxIter', maxIter);
+  if (!(tol >= 0)) throw new TlabError(`logistic regression: tol=${tol} must be ≥ 0`);
+  const classes = countClasses(labels, n);
+  const p: Problem = {
+    x: widen(x, n, d, 'logistic regression'),
+    n,
+    d,
+    labels,
+    classes,
+    invC: 1 / C,
+    fitIntercept,
+  };
+  if (classes === 2) return fitBinary(p, maxIter, tol);
+  const z = new Float64Array(classes);
+  const theta0 = new Float64Array(classes * (d + 1)); // W (classes×d) then b (classes)
+  const res = minimizeLbfgs((theta, grad) => meanObjective(p, theta, grad, z), theta0, {
+    maxIter,
+    gtol: tol,
+  });
+  return {
+    classes,
+    dim: d,
+    weights: res.x.slice(0, classes * d),
+    bias: res.x.slice(classes * d),
+    iterations: res.iterations,
+    converged: res.converged,
+  };
+}
+
+/**
+ * Two classes at half the cost: the multinomial optimum has W₀ = −W₁ and b₀ = −b₁ (its gradients sum to zero
+ * over classes, and from zero the iterates keep that), and on that set the objective is the binomial one in
+ * w = 2W₁, b = 2b₁ with penalty ‖w‖²/(4C), i.e. sklearn's binary fit with 2C. Its gradient in (w, b) equals the
+ * multinomial gradient in (W₁, b₁), so `tol` is tested on the same quantity.
+ */
+function fitBinary(p: Problem, maxIter: number, tol: number): LogisticModel {
+  const d = p.d;
+  const res = minimizeLbfgs((theta, grad) => meanBinomialObjective(p, theta, grad), new Float64Array(d + 1), {
+    maxIter,
+    gtol: tol,
+  });
+  const weights = new Float64Array(2 * d);
+  for (let j = 0; j < d; j++) {
+    weights[d + j] = 0.5 * res.x[j];
+    weights[j] = -weights[d + j];
+  }
+  const b = p.fitIntercept ? 0.5 * res.x[d] : 0;
+  return {
+    classes: 2,
+    dim: d,
+    weights,
+    bias: Float64Array.of(b === 0 ? 0 : -b, b),
+    iterations: res.iterations,
+    converged: res.converged,
+  };
+}
+
+/** Binomial objective / n in θ = (w, b) for labels 0/1 (class 1 is the positive one), and its gradient. */
+function meanBinomialObjective(p: Problem, theta: Float64Array, grad: Float64Array): number {
+  const { x, n, d, labels, invC, fitIntercept } = p;
+  grad.fill(0);
+  const b = fitIntercept ? theta[d] : 0;
+  let loss = 0;
+  let gb = 0;
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const t = b + dot(x, r, theta, 0, d);
+    const y = labels[i];
+    // log(1 + eᵗ) − y t and σ(t) − y, without overflow for large |t|
+    const e = Math.exp(-Math.abs(t));
+    loss += Math.max(t, 0) + Math.log1p(e) - y * t;
+    const sigma = t >= 0 ? 1 / (1 + e) : e / (1 + e);
+    const residual = sigma - y;
+    if (residual !== 0) axpyRow(grad, 0, residual, x, r, d);
+    gb += residual;
+  }
+  const half = 0.5 * invC; // penalty ‖w‖²/(4C)
+  let penalty = 0;
+  for (let j = 0; j < d; j++) {
+    const w = theta[j];
+    penalty += w * w;
+    grad[j] += half * w;
+  }
+  grad[d] = fitIntercept ? gb : 0;
+  const scale = 1 / n;
+  for (let j = 0; j <= d; j++) grad[j] *= scale;
+  return (loss + 0.5 * half * penalty) * scale;
+}
+
+/** objective / n and its gradient in one pass over the rows (each row is read while in cache). */
+function meanObjective(p: Problem, theta: Float64Array, grad: Float64Array, z: Float64Array): number {
+  const { x, n, d, labels, classes: K, invC, fitIntercept } = p;
+  const bo = K * d;
+  grad.fill(0);
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const r = i * d;
+    const y = labels[i];
+    let zmax = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < K; k++) {
+      const v = (fitIntercept ? theta[bo + k] : 0) + dot(x, r, theta, k * d, d);
+      z[k] = v;
+      if (v > zmax) zmax = v;
+    }
+    const zy = z[y];
+    let sum = 0;
+    for (let k = 0; k < K; k++) {
+      const e = Math.exp(z[k] - zmax);
+      z[k] = e;
+      sum += e;
+    }
+    loss += Math.log(sum) + zmax - zy;
+    const inv = 1 / sum;
+    for (let k = 0; k < K; k++) {
+      const residual = z[k] * inv - (k === y ? 1 : 0); // ∂loss_i/∂z_k = p_k − [k = y]
+      if (residual !== 0) axpyRow(grad, k * d, residual, x, r, d);
+      if (fitIntercept) grad[bo + k] += residual;
+    }
+  }
+  let penalty = 0;
+  for (let j = 0; j < bo; j++) {
+    const w = theta[j];
+    penalty += w * w;
+    grad[j] += invC * w;
+  }
+  const scale = 1 / n;
+  for (let j = 0; j < grad.length; j++) grad[j] *= scale;
+  return (loss + 0.5 * invC * penalty) * scale;
+}
+
+/** out[oo + k] += a · x[xo + k] for k < len (one call per row, so V8 optimises it early). */
+function axpyRow(out: Float64Array, oo: number, a: number, x: Float64Array, xo: number, len: number): void {
+  let k = 0;
+  for (; k + 3 < len; k += 4) {
+    out[oo + k] += a * x[xo + k];
+    out[oo + k + 1] += a * x[xo + k + 1];
+    out[oo + k + 2] += a * x[xo + k + 2];
+    out[oo + k + 3] += a * x[xo + k + 3];
+  }
+  for (; k < len; k++) out[oo + k] += a * x[xo + k];
+}
+
+function checkModelInput(model: LogisticModel, x: FloatArray, n: number, what: string): Float64Array {
+  if (!Number.isInteger(n) || n < 0) throw new TlabError(`${what}: n=${n} must be an integer ≥ 0`);
+  return widen(x, n, model.dim, what);
+}
+
+/** n×classes row-major class probabilities (softmax of W x + b). */
+export function predictProba(model: LogisticModel, x: Float32Array | Float64Array, n: number): Float64Array {
+  const xd = checkModelInput(model, x, n, 'predictProba');
+  const { classes: K, dim: d, weights, bias } = model;
+  const out = new Float64Array(n * K);
+  for (let i = 0; i < n; i++) {
+    const o = i * K;
+    let zmax = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < K; k++) {
+      const v = bias[k] + dot(xd, i * d, weights, k * d, d);
+      out[o + k] = v;
+      if (v > zmax) zmax = v;
+    }
+    let sum = 0;
+    for (let k = 0; k < K; k++) {
+      const e = Math.exp(out[o + k] - zmax);
+      out[o + k] = e;
+      sum += e;
+    }
+    for (let k = 0; k < K; k++) out[o + k] /= sum;
+  }
+  return out;
+}
+
+/** The most probable class of each row (the lowest index on ties). */
+export function predictClasses(model: LogisticModel, x: Float32Array | Float64Array, n: number): Int32Array {
+  const xd = checkModelInput(model, x, n, 'predictClasses');
+  const { classes: K, dim: d, weights, bias } = model;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bestZ = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < K; k++) {
+      const v = bias[k] + dot(xd, i * d, weights, k * d, d);
+      if (v > bestZ) {
+        bestZ = v;
+        best = k;
+      }
+    }
+    out[i] = best;
+  }
+  return out;
+}
