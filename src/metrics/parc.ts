@@ -1,18 +1,26 @@
 /**
- * PARC (Bolya et al., NeurIPS 2021; spec §8): 100 · Spearman between the upper triangles of the feature
- * dissimilarity 1 − corr(rows of standardised F) and the label dissimilarity. For single-label data the label
- * side takes two values (same class / different class), so Spearman reduces to a point-biserial correlation of
- * the feature ranks: the two groups are sorted separately and merged once, which gives average ranks for ties
- * without sorting (value, group) pairs. PCA is exact (the reference's randomized PCA is not reproducible).
+ * PARC (Bolya et al., NeurIPS 2021): 100 · Spearman between the upper triangles of the feature dissimilarity
+ * 1 − corr(rows of standardised F) and the label dissimilarity. For single-label data the label side takes two
+ * values (same class / different class), so Spearman reduces to a point-biserial correlation of the feature
+ * ranks: the two groups are sorted separately and merged once, which gives average ranks for ties without sorting
+ * (value, group) pairs.
+ *
+ * As dbolya/parc's methods.py, features always go through PCA when pcaDims is set, also when D ≤ pcaDims: the
+ * PCA then only centres and rotates, but PARC is not invariant to that (rows are centred across columns after
+ * standardisation). Components follow scikit-learn's svd_flip signs. Differences from the reference, on purpose:
+ * the PCA is exact (its randomized PCA with iterated_power=1 is exact only when the data's rank is at most
+ * pcaDims + 10), and k = min(pcaDims, D, N − 1), where the reference asks for min(pcaDims, N) components, which
+ * scikit-learn refuses when D is smaller and which for N ≤ pcaDims includes a zero-variance component whose
+ * direction is rounding noise that standardisation then blows up.
  */
 import type { Matrix } from '../linalg/matrix.ts';
+import { pca } from '../linalg/pca.ts';
 import { outerGram } from '../linalg/products.ts';
 import { TlabError } from '../util/errors.ts';
-import { reduceFeatures } from './gbc.ts';
 import { type CommonOptions, prepare } from './input.ts';
 
 export interface ParcOptions extends CommonOptions {
-  /** PCA dimensions (applied when D exceeds it); null disables PCA. Default 32. */
+  /** PCA components, k = min(pcaDims, D, N − 1), applied whatever D is (as the reference); null disables PCA. Default 32. */
   pcaDims?: number | null;
   /** Standardise columns before the correlation (the reference always does). Default true. */
   standardize?: boolean;
@@ -103,7 +111,13 @@ export async function parc(
   const { labels: enc } = prepare(features, labels, options);
   const name = options.names?.features ?? 'features';
   const n = features.rows;
-  let x = await reduceFeatures(features, options.pcaDims === undefined ? 32 : options.pcaDims);
+  const dims = options.pcaDims === undefined ? 32 : options.pcaDims;
+  if (dims !== null && !(Number.isInteger(dims) && dims >= 1))
+    throw new TlabError(`parc: pcaDims must be a positive integer (or null for no PCA), got ${dims}`);
+  let x =
+    dims === null
+      ? features
+      : (await pca(features, Math.max(1, Math.min(dims, features.cols, n - 1)))).scores;
   if (options.standardize ?? true) x = standardize(x);
   const z = correlationRows(x, name);
   const corr = await outerGram(z);
