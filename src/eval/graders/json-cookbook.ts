@@ -57,7 +57,32 @@ function valueEnd(text: string, start: number): number {
   return text.length;
 }
 
-function repairValue(slice: string): unknown {
+/**
+ * json_repair reads a bare Python `None` as the string "None" (it knows true/false/null only), where jsonrepair
+ * would make it null: quote it first. Quoted text (either quote) is left alone.
+ */
+function quoteBareNone(text: string): string {
+  let out = '';
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      out += c;
+      if (c === '\\') out += text[++i] ?? '';
+      else if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      out += c;
+    } else if (text.startsWith('None', i) && !/\w/.test(text[i - 1] ?? '') && !/\w/.test(text[i + 4] ?? '')) {
+      out += '"None"';
+      i += 3;
+    } else out += c;
+  }
+  return out;
+}
+
+function repairValue(raw: string): unknown {
+  const slice = quoteBareNone(raw);
   try {
     return JSON.parse(jsonrepair(slice));
   } catch (error) {

@@ -77,16 +77,21 @@ export function pyFloat(text: string): number | null {
 
 /**
  * Python's `round(x, digits)`: the decimal nearest to the exact binary value, ties to even. Number.toFixed is
- * exact too but breaks ties upwards, so exact ties (x·10^digits an odd multiple of ½) are handled here.
+ * exact too but breaks ties away from zero, so exact ties are found first: a double is a tie when its exact
+ * decimal expansion ends in 5 right after the kept digits. A double that is not a tie differs from one by at
+ * least 2^-67·5^-digits when |x| ≥ 0.5·10^-digits, which shows within 30 further digits of toFixed's expansion.
  */
 export function pyRound(x: number, digits: number): number {
-  if (!Number.isFinite(x)) return x;
-  const scale = 10 ** digits;
-  const scaled = x * scale;
-  const floor = Math.floor(scaled);
-  if (scaled - floor === 0.5 && (floor + 0.5) / scale === x) {
-    const even = floor % 2 === 0 ? floor : floor + 1;
-    return even / scale;
+  if (!Number.isFinite(x) || Math.abs(x) >= 1e21) return x;
+  const expansion = Math.abs(x).toFixed(Math.min(100, digits + 30));
+  const point = expansion.indexOf('.');
+  const tail = expansion.slice(point + 1 + digits);
+  if (/^50*$/.test(tail)) {
+    const kept = expansion.slice(0, point + 1 + digits);
+    const last = Number(kept[kept.length - 1] === '.' ? kept[kept.length - 2] : kept[kept.length - 1]);
+    const down = Number(kept);
+    const value = last % 2 === 0 ? down : down + 10 ** -digits;
+    return Math.sign(x) * Number(value.toFixed(digits));
   }
   return Number(x.toFixed(digits));
 }
