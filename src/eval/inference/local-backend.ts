@@ -18,9 +18,6 @@ import type {
   LoglikResult,
 } from './types.ts';
 
-/** Log-likelihood requests scored per progress report. */
-const LOGLIK_CHUNK = 64;
-
 export class LocalBackend implements InferenceBackend {
   constructor(readonly local: LocalModel) {}
 
@@ -70,28 +67,16 @@ export class LocalBackend implements InferenceBackend {
     const tokenizer = this.local.tokenizer;
     const pairs = requests.map((r, i) => {
       const where = `${this.model}: loglik request ${i}`;
-      let context: string;
-      if ('messages' in r) {
-        const images = imagesOf(r.messages);
-        this.local.checkImageCount(images.length, where);
-        if (images.length > 0)
-          throw new TlabError(
-            `${where}: scoring with images for '${this.model}' needs the ForwardRunner's image support in log-likelihood scoring, which this build lacks`,
-          );
-        context = renderChatPrompt(tokenizer, r.messages);
-      } else context = r.context;
+      const images = 'messages' in r ? imagesOf(r.messages) : [];
+      this.local.checkImageCount(images.length, where);
+      const context = 'messages' in r ? renderChatPrompt(tokenizer, r.messages) : r.context;
       const pair = encodePair(tokenizer, context, r.continuation, false);
       if (pair.continuation.length === 0)
         throw new TlabError(`${where}: the continuation ${JSON.stringify(r.continuation)} has no tokens`);
-      return pair;
+      return { ...pair, images };
     });
-    const out: LoglikResult[] = [];
-    for (let start = 0; start < pairs.length; start += LOGLIK_CHUNK) {
-      const scored = await this.local.loglik(pairs.slice(start, start + LOGLIK_CHUNK));
-      for (const s of scored) out.push({ logprob: s.loglik, greedy: s.isGreedy, tokens: s.tokens });
-      onProgress?.(out.length, pairs.length);
-    }
-    return out;
+    const scored = await this.local.loglik(pairs, onProgress);
+    return scored.map((s) => ({ logprob: s.loglik, greedy: s.isGreedy, tokens: s.tokens }));
   }
 
   async close(): Promise<void> {

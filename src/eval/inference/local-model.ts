@@ -13,12 +13,12 @@ import { loadPreprocessorConfig, preprocessImageBytes } from '../../data/images/
 import type { SessionConfig } from '../../engine/runtime/session.ts';
 import type { HostTensor } from '../../engine/tensor.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
-import type { DecoderLm } from '../../models/types.ts';
-import { isVlm } from '../../models/vlm.ts';
+import type { DecoderLm, Vlm } from '../../models/types.ts';
+import { countImagePlaceholders, isVlm } from '../../models/vlm.ts';
 import type { TextTokenizer } from '../../tokenize/types.ts';
 import { TlabError } from '../../util/errors.ts';
-import { Generator, type FinishReason as GeneratorFinish } from '../generate.ts';
-import { loglikelihoodTokens, type LoglikResult as TokenLoglik } from '../loglik.ts';
+import { Generator, type FinishReason as GeneratorFinish, type PromptInput } from '../generate.ts';
+import { loglikelihoodTokens, type LoglikResult as TokenLoglik, type TokenPair } from '../loglik.ts';
 import { chatStopIds, imagesOf, renderChatPrompt } from './chat-render.ts';
 import { readImageSource } from './image-source.ts';
 import type {
@@ -76,6 +76,9 @@ export interface TokenLogprob {
   top: { id: number; logprob: number }[];
 }
 
+/** Preprocessed image files kept (an image shared by many prompts is decoded once). */
+const PIXEL_CACHE = 256;
+
 /** Logits of one forward batch are at most this many floats (the rest wait for the next pass). */
 const LOGIT_BUDGET = 32 * 1024 * 1024;
 
@@ -92,6 +95,7 @@ export class LocalModel {
   private readonly roundBatches: boolean;
   private readonly preprocess: PreprocessConfig | null;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly pixelCache = new Map<string, Float32Array>();
 
   private constructor(
     dir: string,
@@ -172,7 +176,16 @@ export class LocalModel {
       );
   }
 
-  /** Checks that ids fit the vocabulary and leave room in the context; `where` names the prompt. */
+  /** Positions a prompt takes once each image placeholder is expanded to the model's image-token count. */
+  expandedLength(ids: readonly number[]): number {
+    if (!isVlm(this.model)) return ids.length;
+    return ids.length + countImagePlaceholders(ids, this.model.imageTokenId) * (this.model.imageTokens - 1);
+  }
+
+  /**
+   * Checks that ids fit the vocabulary and leave `room` positions in the context (image placeholders counted
+   * expanded); `where` names the prompt.
+   */
   checkPrompt(ids: readonly number[], where: string, room = 1): void {
     const v = this.model.vocabSize;
     const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= v);
@@ -180,23 +193,35 @@ export class LocalModel {
       throw new TlabError(`${where}: token id ${bad} is outside the vocabulary 0..${v - 1}`);
     if (ids.length === 0) throw new TlabError(`${where}: the prompt is empty (no tokens to continue)`);
     const max = this.model.maxPositions;
-    if (ids.length + room > max)
+    const n = this.expandedLength(ids);
+    if (n + room > max)
       throw new TlabError(
-        `${where}: the prompt has ${ids.length} tokens; this model's maximum context length is ${max} tokens`,
+        `${where}: the prompt has ${n} tokens${n === ids.length ? '' : ' with its images'}; this model's maximum context length is ${max} tokens`,
       );
   }
 
-  /** Generates for every item (results in item order); items that share settings run as batches. */
+  /**
+   * Generates for every item (results in item order). Items that share sampling settings and stop ids run as one
+   * Generator call (batched by length); each keeps its own seed, token budget and stop strings.
+   */
   generate(
     items: readonly GenerationItem[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<GenerationOutput[]> {
     return this.serialised(async () => {
       items.forEach((item, i) => {
-        this.checkPrompt(item.prompt.ids, `request ${i}`);
         this.checkImageCount(item.prompt.images.length, `request ${i}`);
-        if (item.prompt.images.length > 0) this.imagesUnsupported(`request ${i}`);
+        this.checkPrompt(item.prompt.ids, `request ${i}`);
       });
+      const inputs: PromptInput[] = [];
+      for (const [i, item] of items.entries())
+        inputs.push({
+          ids: item.prompt.ids,
+          images: await this.pixels(item.prompt.images, `request ${i}`),
+          seed: item.params.seed,
+          maxNewTokens: item.params.maxTokens,
+          stop: item.params.stop,
+        });
       const groups = new Map<string, number[]>();
       items.forEach((item, i) => {
         const key = groupKey(item.params, item.stopIds ?? this.stopIds);
@@ -211,19 +236,16 @@ export class LocalModel {
         const stopIds = first.stopIds ?? this.stopIds;
         const p = first.params;
         const before = done;
-        const prompts = indices.map((i) => items[i].prompt.ids);
+        const prompts = indices.map((i) => inputs[i]);
         if (this.roundBatches) {
           const partial = prompts.length % this.batchSize;
           const padded = partial === 0 ? 0 : Math.min(2 ** Math.ceil(Math.log2(partial)), this.batchSize);
           for (let k = partial; k < padded; k++) prompts.push(prompts[0]);
         }
         const results = await this.generator.generate(prompts, {
-          maxNewTokens: p.maxTokens,
           temperature: p.temperature,
           topK: p.topK,
           topP: p.topP,
-          seed: p.seed,
-          stop: p.stop,
           stopTokenIds: stopIds,
           batchSize: this.batchSize,
           onProgress: (n) => {
@@ -239,20 +261,41 @@ export class LocalModel {
     });
   }
 
-  /** log p(continuation | context) for token-level pairs (lm-evaluation-harness semantics). */
+  /**
+   * log p(continuation | context) for token-level pairs (lm-evaluation-harness semantics); a VLM's context holds
+   * one placeholder per image of `images`.
+   */
   loglik(
-    pairs: readonly { context: readonly number[]; continuation: readonly number[] }[],
+    pairs: readonly {
+      context: readonly number[];
+      continuation: readonly number[];
+      images?: readonly ImageSource[];
+    }[],
+    onProgress?: (done: number, total: number) => void,
   ): Promise<TokenLoglik[]> {
-    return this.serialised(() =>
-      loglikelihoodTokens(this.generator.runner, pairs, { batchSize: this.batchSize }),
-    );
+    return this.serialised(async () => {
+      const withPixels: TokenPair[] = [];
+      for (const [i, pair] of pairs.entries()) {
+        const images = pair.images ?? [];
+        this.checkImageCount(images.length, `loglik request ${i}`);
+        withPixels.push({ ...pair, images: await this.pixels(images, `loglik request ${i}`) });
+      }
+      return loglikelihoodTokens(this.generator.runner, withPixels, {
+        batchSize: this.batchSize,
+        onProgress,
+      });
+    });
   }
 
   /**
    * Per row, every token's log-probability given the tokens before it (positions 1..n-1; the first token has
    * none), with the `topK` most likely tokens at each position: what /v1/completions returns for echo + logprobs.
    */
-  promptLogprobs(rows: readonly (readonly number[])[], topK: number): Promise<TokenLogprob[][]> {
+  promptLogprobs(
+    rows: readonly (readonly number[])[],
+    topK: number,
+    images?: readonly (readonly Float32Array[])[],
+  ): Promise<TokenLogprob[][]> {
     return this.serialised(async () => {
       const runner = this.generator.runner;
       const v = this.model.vocabSize;
@@ -267,7 +310,12 @@ export class LocalModel {
         // Rows of one token have nothing to score; the forward pass still needs a target per position.
         const ids = chunk.map((i) => rows[i]);
         const targets = ids.map((r) => [...r.slice(1), 0]);
-        const result = await runner.run({ ids, targets }, { tokenLogprobs: true, logits: topK > 0 });
+        const pixels =
+          images && chunk.some((i) => images[i].length > 0) ? chunk.map((i) => images[i]) : undefined;
+        const result = await runner.run(
+          { ids, targets, images: pixels },
+          { tokenLogprobs: true, logits: topK > 0 },
+        );
         const len = result.length;
         chunk.forEach((rowIndex, r) => {
           const row = rows[rowIndex];
@@ -288,40 +336,48 @@ export class LocalModel {
     });
   }
 
-  /** Preprocessed pixels [C, H, W] of each image, for the vision tower. */
+  /** Preprocessed pixels [C, H, W] of each image, for the vision tower (files are cached by path). */
   async pixels(images: readonly ImageSource[], where: string): Promise<Float32Array[]> {
-    if (!isVlm(this.model) || !this.preprocess) {
-      this.checkImageCount(images.length, where);
-      return [];
-    }
-    const { numChannels: c, imageSize: size } = this.model.encoder;
+    if (images.length === 0) return [];
+    this.checkImageCount(images.length, where);
     const out: Float32Array[] = [];
     for (const [i, source] of images.entries()) {
-      const { bytes } = await readImageSource(source, `${where} image ${i}`);
-      let t: Awaited<ReturnType<typeof preprocessImageBytes>>;
-      try {
-        t = await preprocessImageBytes(bytes, this.preprocess);
-      } catch (error) {
-        if (error instanceof TlabError) throw new TlabError(`${where} image ${i}: ${error.message}`);
-        throw new TlabError(`${where} image ${i}: cannot decode the image (${(error as Error).message})`);
+      const key = 'path' in source ? source.path : null;
+      const cached = key === null ? undefined : this.pixelCache.get(key);
+      if (cached) {
+        out.push(cached);
+        continue;
       }
-      if (t.channels !== c || t.height !== size || t.width !== size)
-        throw new TlabError(
-          `${where} image ${i}: preprocesses to ${t.channels}x${t.height}x${t.width}; the vision tower takes ${c}x${size}x${size}`,
-        );
-      out.push(t.data);
+      const pixels = await this.preprocessImage(source, `${where} image ${i}`);
+      if (key !== null) {
+        if (this.pixelCache.size >= PIXEL_CACHE) this.pixelCache.delete(this.pixelCache.keys().next().value!);
+        this.pixelCache.set(key, pixels);
+      }
+      out.push(pixels);
     }
     return out;
   }
 
-  async release(): Promise<void> {
-    await this.serialised(() => this.generator.release());
+  private async preprocessImage(source: ImageSource, where: string): Promise<Float32Array> {
+    const vlm = this.model as Vlm;
+    const { numChannels: c, imageSize: size } = vlm.encoder;
+    const { bytes } = await readImageSource(source, where);
+    let t: Awaited<ReturnType<typeof preprocessImageBytes>>;
+    try {
+      t = await preprocessImageBytes(bytes, this.preprocess!);
+    } catch (error) {
+      if (error instanceof TlabError) throw new TlabError(`${where}: ${error.message}`);
+      throw new TlabError(`${where}: cannot decode the image (${(error as Error).message})`);
+    }
+    if (t.channels !== c || t.height !== size || t.width !== size)
+      throw new TlabError(
+        `${where}: preprocesses to ${t.channels}x${t.height}x${t.width}; the vision tower takes ${c}x${size}x${size}`,
+      );
+    return t.data;
   }
 
-  private imagesUnsupported(where: string): never {
-    throw new TlabError(
-      `${where}: image inputs for '${this.name}' need the Generator's image support, which this build lacks`,
-    );
+  async release(): Promise<void> {
+    await this.serialised(() => this.generator.release());
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {
@@ -340,9 +396,9 @@ export class LocalModel {
   }
 }
 
-/** Items with the same key can share one Generator call. */
+/** Items with the same key can share one Generator call (seed, budget and stop strings are per prompt). */
 function groupKey(p: DecodingParams, stopIds: readonly number[]): string {
-  return JSON.stringify([p.maxTokens, p.temperature, p.topP, p.topK, p.seed, p.stop, stopIds]);
+  return JSON.stringify([p.temperature, p.topP, p.topK, stopIds]);
 }
 
 function toOutput(

@@ -4,6 +4,7 @@
  * the field; the model's own failures are 500s.
  */
 import type { FastifyReply } from 'fastify';
+import { expandImagePlaceholders, isVlm } from '../../models/vlm.ts';
 import { TlabError } from '../../util/errors.ts';
 import type { EncodedPrompt, GenerationOutput, LocalModel, TokenLogprob } from '../inference/local-model.ts';
 import { schemaValidator } from '../inference/response-format.ts';
@@ -95,11 +96,12 @@ function budget(
   asked: number | null | undefined,
   param: string,
 ) {
-  const room = local.model.maxPositions - prompt.length;
+  const length = local.expandedLength(prompt);
+  const room = local.model.maxPositions - length;
   if (room < 1)
     throw badField(
       param,
-      `the prompt has ${prompt.length} tokens; this model's maximum context length is ${local.model.maxPositions} tokens`,
+      `the prompt has ${length} tokens; this model's maximum context length is ${local.model.maxPositions} tokens`,
     );
   return Math.min(asked ?? room, room);
 }
@@ -107,13 +109,18 @@ function budget(
 /** Log-probabilities of the generated tokens (teacher-forced over prompt + completion), with alternatives. */
 async function generatedLogprobs(
   m: ServedModel,
-  prompt: readonly number[],
+  prompt: EncodedPrompt,
   out: GenerationOutput,
   topK: number,
 ): Promise<TokenLogprob[]> {
   if (out.tokenIds.length === 0) return [];
-  const scored = await m.batcher.promptLogprobs([...prompt, ...out.tokenIds], topK);
-  return scored.slice(prompt.length - 1);
+  const { local } = m;
+  const ids = isVlm(local.model)
+    ? expandImagePlaceholders(prompt.ids, local.model.imageTokenId, local.model.imageTokens)
+    : prompt.ids;
+  const pixels = await local.pixels(prompt.images, 'messages');
+  const scored = await m.batcher.promptLogprobs([...ids, ...out.tokenIds], topK, pixels);
+  return scored.slice(ids.length - 1);
 }
 
 export async function handleChat(
@@ -149,7 +156,7 @@ export async function handleChat(
   );
   const logprobs = wantLogprobs
     ? await modelCall(local.name, () =>
-        Promise.all(outputs.map((o) => generatedLogprobs(m, prompt.ids, o, topK))),
+        Promise.all(outputs.map((o) => generatedLogprobs(m, prompt, o, topK))),
       )
     : null;
   const usage = usageOf(

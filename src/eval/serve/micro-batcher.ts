@@ -15,6 +15,7 @@ type Job =
   | {
       kind: 'logprobs';
       ids: readonly number[];
+      images: readonly Float32Array[];
       topK: number;
       resolve: (o: TokenLogprob[]) => void;
       reject: (e: unknown) => void;
@@ -54,9 +55,18 @@ export class MicroBatcher {
     return new Promise((resolve, reject) => this.push({ kind: 'generate', item, resolve, reject }));
   }
 
-  /** Every token's log-probability given those before it (see LocalModel.promptLogprobs). */
-  promptLogprobs(ids: readonly number[], topK: number): Promise<TokenLogprob[]> {
-    return new Promise((resolve, reject) => this.push({ kind: 'logprobs', ids, topK, resolve, reject }));
+  /**
+   * Every token's log-probability given those before it (see LocalModel.promptLogprobs); a VLM's ids hold its
+   * images' placeholders expanded.
+   */
+  promptLogprobs(
+    ids: readonly number[],
+    topK: number,
+    images: readonly Float32Array[] = [],
+  ): Promise<TokenLogprob[]> {
+    return new Promise((resolve, reject) =>
+      this.push({ kind: 'logprobs', ids, images, topK, resolve, reject }),
+    );
   }
 
   /** Resolves when the queue is empty and no batch runs. */
@@ -115,6 +125,7 @@ export class MicroBatcher {
         const out = await this.model.promptLogprobs(
           jobs.map((j) => j.ids),
           topK,
+          jobs.map((j) => j.images),
         );
         jobs.forEach((j, i) => {
           j.resolve(out[i]);
