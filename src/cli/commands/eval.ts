@@ -3,6 +3,8 @@
  * own module (eval-*.ts) and registers itself on the `eval` command here.
  */
 import type { Command } from 'commander';
+import { registerEvalGrade } from './eval-grade.ts';
+import { registerEvalGrid } from './eval-grid.ts';
 
 export function registerEvalCommands(program: Command): void {
   const evalCommand = program
@@ -10,5 +12,6 @@ export function registerEvalCommands(program: Command): void {
     .description(
       'evaluate models on tasks: grade predictions, run the eval grid, transfer matrix, shift analysis',
     );
-  void evalCommand;
+  registerEvalGrade(evalCommand);
+  registerEvalGrid(evalCommand);
 }

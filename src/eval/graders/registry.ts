@@ -280,7 +280,8 @@ export function graderName(name: string, where?: string): string {
 export function createGrader(name: string, options?: Record<string, unknown>, where?: string): Grader {
   const d = definition(name, where);
   const context = `${where ? `${where}: ` : ''}grader '${d.name}'`;
-  return d.create(validateOptions(d.options, options, context), context);
+  const validated = validateOptions(d.options, options, context);
+  return { ...d.create(validated, context), options: validated.toRecord() };
 }
 
 export function listGraders(): GraderInfo[] {

@@ -57,6 +57,8 @@ export type GraderNeeds = 'generation' | 'choice-loglik';
 export interface Grader {
   readonly name: string;
   readonly needs: GraderNeeds;
+  /** Every option's value, defaults included (set by createGrader; part of a grid cell's settings hash). */
+  readonly options?: Record<string, unknown>;
   gradeRow(input: GradeInput): RowGrade;
   aggregate(rows: readonly RowGrade[]): GradeAggregate;
 }
