@@ -8,7 +8,7 @@
 export interface ChoiceLoglik {
   /** Sum of the option's token log-probabilities given the prompt. */
   logprob: number;
-  /** The option's length in characters (acc_norm divides by it). */
+  /** The option's length in characters, without the delimiter before it (acc_norm divides by it). */
   chars: number;
   /** Whether greedy decoding would have produced exactly this option. */
   greedy: boolean;
