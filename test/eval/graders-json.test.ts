@@ -240,3 +240,65 @@ test("cookbook score: the llama-cookbook JSONGrader's row scores and aggregate, 
     undefined,
   );
 });
+
+test('no answer crashes a grader: odd and hostile predictions score in [0, 1]', () => {
+  const odd = [
+    '',
+    '```json',
+    '```json\n```',
+    '{{{{',
+    '}}}]]]',
+    '['.repeat(20000),
+    `${'['.repeat(5000)}${']'.repeat(5000)}`,
+    '{"a": "\\ud800"}',
+    '\u0000\u0001 {"a": 1} \uFFFF',
+    '# only a comment',
+    '/* unclosed comment {"a": 1}',
+    '"a string"',
+    'null',
+    'NaN',
+    '{"a": 1e999}',
+    '{"__proto__": {"x": 1}, "a": 1}',
+  ];
+  // A string reference is JSON text ('"x"' is the string x); the last one has an own "__proto__" key.
+  const references: unknown[] = [
+    { a: 1 },
+    [1, 2],
+    '"x"',
+    { l: [{ k: 1 }, { k: 2 }] },
+    JSON.parse('{"__proto__": 1}'),
+  ];
+  for (const prediction of odd) {
+    for (const reference of references) {
+      const r = json.gradeRow({ prediction, reference });
+      assert.ok(r.score >= 0 && r.score <= 1, `${JSON.stringify(prediction.slice(0, 30))}: ${r.score}`);
+      const c = r.details.cookbook_score as number;
+      assert.ok(c === -1 || (c >= 0 && c <= 1));
+    }
+  }
+  for (const name of [
+    'exact_match',
+    'contains',
+    'regex',
+    'token_f1',
+    'anls',
+    'vqa_score',
+    'relaxed_accuracy',
+    'line_accuracy',
+    'numeric',
+  ]) {
+    const g = createGrader(name);
+    for (const prediction of odd) {
+      const score = g.gradeRow({ prediction, reference: name === 'numeric' ? 1 : 'x' }).score;
+      assert.ok(score >= 0 && score <= 1, `${name} on ${JSON.stringify(prediction.slice(0, 30))}`);
+    }
+  }
+});
+
+test('JSON nested deeper than the limit is invalid in an answer and an error in a reference', () => {
+  const deep = `${'['.repeat(300)}${']'.repeat(300)}`;
+  assert.equal(grade(deep, [1]).details.status, 'invalid_json');
+  assert.match(String(grade(deep, [1]).details.json_error), /nested deeper than 256 levels/);
+  assert.throws(() => grade('[]', deep), /reference: nested deeper than 256 levels/);
+  assert.equal(grade(`${'['.repeat(200)}${']'.repeat(200)}`, [1]).details.status, 'ok');
+});

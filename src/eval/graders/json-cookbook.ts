@@ -246,8 +246,10 @@ export function cookbookScore(expected: unknown, rawResponse: string): CookbookR
     const response = extractJsonFromResponse(rawResponse);
     return calculateJsonAccuracy(gt, response);
   } catch (error) {
-    if (!(error instanceof PyError)) throw error;
-    return { score: -1, nb_different_fields: -1, total_fields: -1, error: error.message, raised: true };
+    // Python's exceptions as the original raises them; a RangeError is a value nested too deep to walk.
+    const message = error instanceof PyError ? error.message : `RecursionError: ${(error as Error).message}`;
+    if (!(error instanceof PyError) && !(error instanceof RangeError)) throw error;
+    return { score: -1, nb_different_fields: -1, total_fields: -1, error: message, raised: true };
   }
 }
 

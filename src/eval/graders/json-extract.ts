@@ -12,12 +12,32 @@ export type JsonExtraction =
 
 const FENCE = /```([A-Za-z0-9_+-]*)[^\S\n]*\n?([\s\S]*?)```/g;
 
+/** Deeper values are refused: the graders walk JSON recursively. */
+export const MAX_JSON_DEPTH = 256;
+
+/** The nesting depth of a parsed JSON value (0 for a scalar), found without recursion. */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    deepest = Math.max(deepest, d + 1);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return deepest;
+}
+
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch (error) {
     return { ok: false, error: (error as Error).message };
   }
+  if (jsonDepth(value) > MAX_JSON_DEPTH)
+    return { ok: false, error: `nested deeper than ${MAX_JSON_DEPTH} levels` };
+  return { ok: true, value };
 }
 
 /** The end (exclusive) of the bracketed value starting at `start`, or -1 if it never closes. */

@@ -7,7 +7,7 @@
 import { TlabError } from '../../util/errors.ts';
 import { describeJson } from '../../util/json-file.ts';
 import { cookbookAggregate, cookbookScore } from './json-cookbook.ts';
-import { extractJson } from './json-extract.ts';
+import { extractJson, jsonDepth, MAX_JSON_DEPTH } from './json-extract.ts';
 import { type Counts, FieldTally, f1Of, JsonComparer, normalizeJsonString } from './json-fields.ts';
 import { mean, rateOf } from './normalize.ts';
 import type { GraderOptions } from './options.ts';
@@ -29,6 +29,8 @@ function referenceValue(reference: unknown, unwrap: boolean): unknown {
   }
   if (value === undefined)
     throw new TlabError('reference: missing (the JSON grader needs the expected JSON)');
+  if (jsonDepth(value) > MAX_JSON_DEPTH)
+    throw new TlabError(`reference: nested deeper than ${MAX_JSON_DEPTH} levels`);
   if (
     unwrap &&
     typeof value === 'object' &&
