@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { registerEvalGrade } from './eval-grade.ts';
 import { registerEvalGrid } from './eval-grid.ts';
+import { registerEvalTransfer } from './eval-transfer.ts';
 
 export function registerEvalCommands(program: Command): void {
   const evalCommand = program
@@ -14,4 +15,5 @@ export function registerEvalCommands(program: Command): void {
     );
   registerEvalGrade(evalCommand);
   registerEvalGrid(evalCommand);
+  registerEvalTransfer(evalCommand);
 }
