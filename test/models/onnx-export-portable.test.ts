@@ -130,7 +130,7 @@ test('decoder axes carry optimum names; heads and head size are static for the e
     const shapeOf = (list: readonly { name: string; isTensor: boolean }[], name: string) => {
       const meta = list.find((x) => x.name === name);
       assert.ok(meta?.isTensor, name);
-      return (meta as { shape: readonly (number | string)[] }).shape;
+      return (meta as unknown as { shape: readonly (number | string)[] }).shape;
     };
     assert.deepEqual(session.inputNames.slice(0, 3), ['input_ids', 'attention_mask', 'position_ids']);
     assert.deepEqual(shapeOf(session.inputMetadata, 'input_ids'), ['batch_size', 'sequence_length']);

@@ -2,7 +2,9 @@
  * The portable export as transformers.js (@huggingface/transformers on onnxruntime-node, no network) loads it:
  * its greedy `generate` gives the tokens this project's generator (`tlab generate`) gives, alone and in a
  * left-padded batch, and its forward pass gives this project's logits within 1e-4 — for tiny random GPT-2,
- * Llama (GQA, untied head) and Qwen2 (q/k/v biases, tied head) folders made here.
+ * Llama (GQA, untied head) and Qwen2 (q/k/v biases, tied head) folders made here. LLaVA's three parts run
+ * through transformers.js's LlavaForConditionalGeneration: the PyTorch fixture's logits
+ * (test/fixtures/models/make_model_fixtures.py) and this project's greedy tokens with the image.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,15 +16,16 @@ import {
   AutoModelForCausalLM,
   AutoTokenizer,
   env,
+  LlavaForConditionalGeneration,
   type PreTrainedModel,
   Tensor,
 } from '@huggingface/transformers';
 import { Generator } from '../../src/eval/generate.ts';
-import type { ModelFolder } from '../../src/models/hf/model-folder.ts';
+import { loadModelFolder, type ModelFolder } from '../../src/models/hf/model-folder.ts';
 import { exportPortableFolder } from '../../src/models/onnx-export-folder.ts';
 import type { DecoderLm } from '../../src/models/types.ts';
-import { type TinyArch, tinyFolder } from './export-helpers.ts';
-import { assertClose, int64, runModel } from './helpers.ts';
+import { fixture, type TinyArch, tinyFolder, tokenizer } from './export-helpers.ts';
+import { assertClose, expected, int64, runModel } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tlab-tjs-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -174,3 +177,62 @@ test('`tlab export` then transformers.js: the completion text equals `tlab gener
   await model.dispose();
   assert.equal(text, completion);
 });
+
+for (const name of ['llava_llama_clip_mlp', 'llava_gpt2_vit_linear']) {
+  test(`transformers.js's LlavaForConditionalGeneration runs the exported ${name}: PyTorch logits, our greedy tokens`, async () => {
+    const folder = loadModelFolder(fixture(name));
+    if (folder.kind !== 'vlm') throw new Error('not a VLM');
+    exportPortableFolder(join(root, name), folder);
+    const ref = expected(name);
+    const ids = ref.get('ids')!;
+    const pixels = ref.get('pixel_values')!;
+    const t = ids.shape[1];
+    const row0 = Array.from((ids.data as BigInt64Array).subarray(0, t), Number);
+    const px0 = (pixels.data as Float32Array).slice(
+      0,
+      (pixels.data as Float32Array).length / pixels.shape[0],
+    );
+    const inputs = {
+      input_ids: new Tensor('int64', BigInt64Array.from(row0, BigInt), [1, t]),
+      attention_mask: new Tensor('int64', new BigInt64Array(t).fill(1n), [1, t]),
+      pixel_values: new Tensor('float32', px0, [1, ...pixels.shape.slice(1)]),
+    };
+    const model = await LlavaForConditionalGeneration.from_pretrained(name, { dtype: 'fp32' });
+    try {
+      const logits = (await model(inputs)).logits as Tensor;
+      const v = logits.dims[2];
+      assertClose(
+        { dtype: 'float32', shape: logits.dims, data: logits.data as Float32Array },
+        {
+          dtype: 'float32',
+          shape: [1, t, v],
+          data: (ref.get('logits')!.data as Float32Array).slice(0, t * v),
+        },
+        `${name} logits`,
+      );
+      // Within the context (GPT-2's 32 learned positions here): transformers.js does not stop at it.
+      const budget = Math.min(NEW_TOKENS, folder.model.maxPositions - t);
+      const out = (await model.generate({ ...inputs, max_new_tokens: budget, do_sample: false })) as Tensor;
+      const theirs = Array.from(out.data as BigInt64Array, Number).slice(t);
+      // This project's generator takes one placeholder per image and expands it; the fixture has it expanded.
+      const image = folder.model.imageTokenId;
+      const collapsed = row0.filter((x, i) => x !== image || row0[i - 1] !== image);
+      const generator = new Generator(folder.model, folder.weights, tokenizer);
+      try {
+        const [ours] = await generator.generate([{ ids: collapsed, images: [px0] }], {
+          maxNewTokens: budget,
+          stopTokenIds: [],
+        });
+        // transformers.js stops at generation_config.json's EOS; ours ran without stop tokens.
+        const generation = JSON.parse(readFileSync(join(root, name, 'generation_config.json'), 'utf8'));
+        const cut = untilStop(theirs, [generation.eos_token_id].flat());
+        assert.deepEqual(cut, ours.tokenIds.slice(0, cut.length));
+        assert.ok(cut.length >= 3, 'several tokens compared');
+      } finally {
+        await generator.release();
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+}
