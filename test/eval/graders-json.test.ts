@@ -46,9 +46,20 @@ test('extraction: whole answer, last ```json block, any fence, JSON in prose; ma
     },
   );
   assert.deepEqual(extractJson('  {"a": 1}  '), { ok: true, value: { a: 1 }, source: 'whole' });
+  // A last fence left open (generation stopped at a "```" stop string) still counts when its JSON is whole.
+  assert.deepEqual(extractJson('Here:\n```json\n{"a": 1}\n'), {
+    ok: true,
+    value: { a: 1 },
+    source: 'fence_json',
+  });
+  assert.deepEqual(extractJson('```json\n{"a": 0}\n```\n```json\n{"a": 1}'), {
+    ok: true,
+    value: { a: 1 },
+    source: 'fence_json',
+  });
   for (const bad of [
     '{"a": 1,',
-    '```json\n{"a": 1}',
+    '```json\n{"a": 1',
     '```json\n{a: 1}\n```',
     'no json at all',
     "{'a': 1}",

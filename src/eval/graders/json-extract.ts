@@ -69,7 +69,16 @@ export function extractJson(answer: string, expect?: 'object' | 'array'): JsonEx
     const parsed = tryParse(whole);
     if (parsed.ok) return { ok: true, value: parsed.value, source: 'whole' };
   }
-  const fences = [...answer.matchAll(FENCE)].map((m) => ({ lang: m[1].toLowerCase(), body: m[2] }));
+  const fences = [...answer.matchAll(FENCE)].map((m) => ({
+    lang: m[1].toLowerCase(),
+    body: m[2],
+    end: (m.index ?? 0) + m[0].length,
+  }));
+  // A last fence left open: generation stopped at a "```" stop string, or ran out of tokens. Its body is the
+  // rest of the answer; it must still parse.
+  const afterClosed = fences.at(-1)?.end ?? 0;
+  const open = /```([A-Za-z0-9_+-]*)[^\S\n]*\n?([\s\S]*)$/.exec(answer.slice(afterClosed));
+  if (open) fences.push({ lang: open[1].toLowerCase(), body: open[2], end: answer.length });
   const jsonFence = fences.filter((f) => f.lang === 'json').at(-1);
   const fence = jsonFence ?? fences.at(-1);
   if (fence) {
@@ -77,9 +86,6 @@ export function extractJson(answer: string, expect?: 'object' | 'array'): JsonEx
     const parsed = tryParse(fence.body.trim());
     return parsed.ok ? { ok: true, value: parsed.value, source } : { ok: false, source, error: parsed.error };
   }
-  // An unclosed ```json fence (a truncated answer) is invalid, not a reason to look elsewhere.
-  if (/```json/i.test(answer))
-    return { ok: false, source: 'fence_json', error: 'the ```json block is not closed' };
   const opens = expect === 'object' ? '{' : expect === 'array' ? '[' : '{[';
   let firstError = '';
   for (let i = 0; i < answer.length; i++) {
