@@ -4,6 +4,7 @@ import { registerDataCommands } from './data.ts';
 import { registerEvalCommands } from './eval.ts';
 import { registerExportCommand } from './export.ts';
 import { registerGenerateCommand } from './generate.ts';
+import { registerGeometryCommands } from './geometry.ts';
 import { registerMetricsCommands } from './metrics.ts';
 import { registerQuickstartCommand } from './quickstart.ts';
 import { registerServeCommand } from './serve.ts';
@@ -14,6 +15,7 @@ export function registerCommands(program: Command): void {
   registerDataCommands(program);
   registerBookmarkCommands(program);
   registerMetricsCommands(program);
+  registerGeometryCommands(program);
   registerEvalCommands(program);
   registerGenerateCommand(program);
   registerTrainCommands(program);
