@@ -50,7 +50,8 @@ test('IDs and overlaps are invariant to rotation, isotropic scaling, translation
   const c = await neighbourTable(padded, 64);
   for (const t of [b, c]) {
     close(twoNN(t).fit, twoNN(a).fit, 1e-9 * twoNN(a).fit, 'TwoNN');
-    grideMultiscale(t).forEach((s, i) => close(s.id, grideMultiscale(a)[i].id, 1e-6, `GRIDE n1=${s.n1}`));
+    const ga = grideMultiscale(a);
+    for (const [i, s] of grideMultiscale(t).entries()) close(s.id, ga[i].id, 1e-6, `GRIDE n1=${s.n1}`);
     assert.equal(neighbourhoodOverlap(a, t, 30), 1);
   }
   // independent data share about k/(N−1) neighbours
@@ -103,7 +104,7 @@ test('planted duplicates: the pipeline drops them and gives the ID of the de-dup
   assert.equal(planted.duplicates, 50);
   assert.equal(planted.n, 1000);
   close(planted.twonn.fit, clean.twonn.fit, 1e-12, 'TwoNN');
-  planted.gride.forEach((s, i) => close(s.id, clean.gride[i].id, 1e-12, `GRIDE n1=${s.n1}`));
+  for (const [i, s] of planted.gride.entries()) close(s.id, clean.gride[i].id, 1e-12, `GRIDE n1=${s.n1}`);
   // without de-duplication TwoNN refuses the zero distances
   await assert.rejects(async () => twoNN(await neighbourTable(dup, 4)), /distance 0 \(a duplicate row\)/);
 });
