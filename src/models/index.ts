@@ -25,6 +25,15 @@ export { ARCHITECTURES, buildModel, kindsOf, type LoadedModel, parameterSpecs } 
 export { type InferenceGraph, type InferenceShape, inferenceGraph } from './inference-graph.ts';
 export { type LlamaConfig, llamaModel } from './llama.ts';
 export { exportOnnx, type OnnxExportOptions, type OnnxExportResult } from './onnx-export.ts';
+export {
+  type ExportSource,
+  exportPortableFolder,
+  type PortableExportFile,
+  type PortableExportOptions,
+  type PortableExportResult,
+  portableGraphs,
+} from './onnx-export-folder.ts';
+export { QUANTIZATIONS, type Quantization, WEIGHT_VARIANTS, type WeightVariant } from './onnx-export-quantize.ts';
 export type * from './types.ts';
 export { type VitConfig, vitModel } from './vit.ts';
 export {

@@ -1,11 +1,6 @@
-/**
- * Tiny random decoder folders (GPT-2, Llama, Qwen2) with a character tokenizer, saved as Hugging Face folders,
- * for the export tests; and greedy decoding of an exported decoder with a host KV cache through any
- * onnxruntime (node here, web in the browser test), written the way transformers.js drives the same files.
- */
+/** Tiny random decoder folders (GPT-2, Llama, Qwen2) with a character tokenizer, saved as Hugging Face folders, for the export tests. */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostTensor } from '../../src/engine/tensor.ts';
 import type { Gpt2Config } from '../../src/models/gpt2.ts';
 import { gpt2Model } from '../../src/models/gpt2.ts';
 import { loadModelFolder, type ModelFolder, saveModelFolder } from '../../src/models/hf/model-folder.ts';
@@ -57,34 +52,6 @@ export function tinyFolder(dir: string, arch: TinyArch, seed = 3): ModelFolder {
   saveModelFolder(dir, { ...loaded, config }, randomWeights(model, seed));
   tokenizer.save(dir);
   return loadModelFolder(dir);
-}
-
-/** The minimal tensor interface both onnxruntime-node and onnxruntime-web share. */
-export interface OrtLike<T> {
-  tensor(type: 'int64' | 'float32', data: BigInt64Array | Float32Array, dims: number[]): T;
-  run(feeds: Record<string, T>): Promise<Record<string, { data: unknown; dims: readonly number[] }>>;
-}
-
-export function ones(n: number): BigInt64Array {
-  return new BigInt64Array(n).fill(1n);
-}
-
-export function int64(values: readonly number[]): BigInt64Array {
-  return BigInt64Array.from(values, (v) => BigInt(v));
-}
-
-export function argmaxRows(logits: HostTensor | { data: unknown; dims: readonly number[] }): number[] {
-  const dims = 'dims' in logits ? logits.dims : logits.shape;
-  const data = logits.data as Float32Array;
-  const [b, t, v] = dims;
-  const out: number[] = [];
-  for (let r = 0; r < b; r++) {
-    const base = (r * t + t - 1) * v;
-    let best = 0;
-    for (let i = 1; i < v; i++) if (data[base + i] > data[base + best]) best = i;
-    out.push(best);
-  }
-  return out;
 }
 
 export const FIXTURE_ROOT = 'test/fixtures/models';
