@@ -73,6 +73,7 @@ export function registerExportCommand(program: Command): void {
     .option('--hidden-states', 'with --static: also output every layer hidden state')
     .option('--json', 'print the written files and the graph inputs/outputs as JSON')
     .action((dir: string, flags: ExportFlags) => {
+      checkFlags(flags);
       const folder = loadModelFolder(dir);
       if (flags.static) {
         if (flags.dtype.some((d) => d !== 'fp32') || flags.quantize.length)
@@ -94,13 +95,6 @@ export function registerExportCommand(program: Command): void {
         if (flags.json) printJson(result);
         return;
       }
-      for (const [flag, given] of [
-        ['--batch', flags.batch],
-        ['--seq-len', flags.seqLen],
-        ['--hidden-states', flags.hiddenStates],
-      ] as const)
-        if (given !== undefined)
-          throw new TlabError(`${flag} applies to --static exports; the portable export has dynamic axes`);
       const variants: (WeightVariant | 'fp32')[] = [...flags.dtype, ...flags.quantize];
       let progress: Progress | null = null;
       const result = exportPortableFolder(flags.out, folder, {
@@ -117,6 +111,24 @@ export function registerExportCommand(program: Command): void {
       );
       if (flags.json) printJson(result);
     });
+}
+
+/** Flags that belong to the other export mode, refused before the model is loaded. */
+function checkFlags(flags: ExportFlags): void {
+  if (flags.static) {
+    if (flags.dtype.some((d) => d !== 'fp32') || flags.quantize.length)
+      throw new TlabError(
+        '--static writes float32 weights only; drop --dtype fp16 / --quantize, or --static',
+      );
+    return;
+  }
+  for (const [flag, given] of [
+    ['--batch', flags.batch],
+    ['--seq-len', flags.seqLen],
+    ['--hidden-states', flags.hiddenStates],
+  ] as const)
+    if (given !== undefined)
+      throw new TlabError(`${flag} applies to --static exports; the portable export has dynamic axes`);
 }
 
 /** The longest sequence the text model accepts (n_positions / max_position_embeddings). */
