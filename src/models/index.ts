@@ -33,7 +33,12 @@ export {
   type PortableExportResult,
   portableGraphs,
 } from './onnx-export-folder.ts';
-export { QUANTIZATIONS, type Quantization, WEIGHT_VARIANTS, type WeightVariant } from './onnx-export-quantize.ts';
+export {
+  QUANTIZATIONS,
+  type Quantization,
+  WEIGHT_VARIANTS,
+  type WeightVariant,
+} from './onnx-export-quantize.ts';
 export type * from './types.ts';
 export { type VitConfig, vitModel } from './vit.ts';
 export {
