@@ -3,30 +3,40 @@
  *   <HF_HUB_CACHE>/datasets--org--name/refs/<revision>          (the commit a branch or tag pointed to)
  *   <HF_HUB_CACHE>/datasets--org--name/snapshots/<commit>/<path> (symlinks into blobs/)
  *   <HF_HUB_CACHE>/datasets--org--name/blobs/<etag>              (LFS blobs are named by their SHA-256)
- * The cache is consulted first. Without a cached snapshot, and with a network, the file list comes from the
- * hub's tree API; cached mode downloads the data files into that layout, streaming mode reads Parquet shards
- * with HTTP range requests (nothing stored). HF_HUB_OFFLINE=1 forbids the network.
+ * The cache is consulted first, and only a whole snapshot is used: hub-snapshot.ts checks it against the stored
+ * file list (and shard numbering) and verifies LFS blobs by their SHA-256. Without a cached snapshot, or with an
+ * incomplete one, and with a network, the file list comes from the hub's tree API; cached mode downloads the data
+ * files (and the dataset card) into that layout, checking each LFS file's SHA-256 as it arrives, streaming mode
+ * reads Parquet shards with HTTP range requests (nothing stored). HF_HUB_OFFLINE=1 forbids the network.
  * (HF_DATASETS_CACHE holds the `datasets` library's Arrow cache, a different format this tool does not read.)
  */
 import {
   createWriteStream,
   existsSync,
-  lstatSync,
   mkdirSync,
   readFileSync,
-  readlinkSync,
   renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { asyncBufferFromUrl } from 'hyparquet';
 import { TlabError } from '../../util/errors.ts';
+import { sha256File } from '../hash.ts';
 import { listFiles, splitsFromListing } from './hf-layout.ts';
+import {
+  checkSnapshot,
+  incompleteError,
+  markVerified,
+  type RepoFile,
+  readListing,
+  saveListing,
+  verifiedShard,
+} from './hub-snapshot.ts';
 import { ParquetFileReader } from './parquet-reader.ts';
 import type { ShardSpec } from './tabular-source.ts';
 import type { SourceMode } from './types.ts';
@@ -50,7 +60,6 @@ export function repoFolderName(repoId: string): string {
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
-const SHA256 = /^[0-9a-f]{64}$/;
 
 /** The cached snapshot folder of a revision, or undefined when the cache does not have it. */
 export function cachedSnapshot(
@@ -67,21 +76,6 @@ export function cachedSnapshot(
   }
   const dir = join(repo, 'snapshots', commit);
   return existsSync(dir) ? { dir, commit } : undefined;
-}
-
-/** Shards of a cached snapshot; blobs named by a SHA-256 give the fingerprint without reading the file. */
-function cachedShards(dir: string, files: string[]): ShardSpec[] {
-  return files.map((path) => {
-    const absolutePath = join(dir, path);
-    let sha256: string | undefined;
-    try {
-      if (lstatSync(absolutePath).isSymbolicLink()) {
-        const blob = basename(readlinkSync(absolutePath));
-        if (SHA256.test(blob)) sha256 = blob;
-      }
-    } catch {}
-    return { displayPath: path, absolutePath, sha256 };
-  });
 }
 
 export interface HubDataset {
@@ -105,15 +99,25 @@ function authHeaders(): Record<string, string> {
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
+/** The hub could not be reached at all (as opposed to answering with an error). */
+class HubUnreachable extends TlabError {
+  constructor(
+    message: string,
+    details: string,
+    readonly reason: string,
+  ) {
+    super(message, details);
+  }
+}
+
 async function hubFetch(url: string, repoId: string): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(url, { headers: authHeaders(), redirect: 'follow' });
   } catch (error) {
-    throw offline(
-      repoId,
-      `cannot reach ${new URL(url).host}: ${(error as Error).cause ?? (error as Error).message}`,
-    );
+    const reason = `cannot reach ${new URL(url).host}: ${(error as Error).cause ?? (error as Error).message}`;
+    const e = offline(repoId, reason);
+    throw new HubUnreachable(e.message, e.details ?? '', reason);
   }
   if (response.status === 401 || response.status === 403 || response.status === 404)
     throw new TlabError(
@@ -131,7 +135,14 @@ function offline(repoId: string, reason: string): TlabError {
   );
 }
 
-/** Resolves a hub dataset: the cache first, then the network (download for cached mode, range reads for streaming). */
+function offlineSet(): boolean {
+  return process.env.HF_HUB_OFFLINE === '1' || process.env.HF_DATASETS_OFFLINE === '1';
+}
+
+/**
+ * Resolves a hub dataset: a whole cached snapshot first, then the network (download for cached mode, range reads
+ * for streaming). A snapshot that lacks files is finished from the network, or is an error naming what is missing.
+ */
 export async function resolveHubDataset(
   repoId: string,
   revision: string,
@@ -140,11 +151,60 @@ export async function resolveHubDataset(
 ): Promise<HubDataset> {
   const cached = cachedSnapshot(repoId, revision);
   if (cached) {
-    const splits = discoverInSnapshot(cached.dir, subset, repoId);
-    return { commit: cached.commit, root: cached.dir, splits, origin: 'cache' };
+    const repo = join(hubCacheDir(), repoFolderName(repoId));
+    const listing = readListing(repo, cached.commit);
+    const layout = snapshotLayout(cached.dir, listing, subset, repoId);
+    const { missing } = checkSnapshot(cached.dir, [...layout.values()].flat(), listing);
+    if (missing.length === 0) {
+      const listed = new Map((listing ?? []).map((f) => [f.path, f]));
+      const splits = new Map<string, ShardSpec[]>();
+      for (const [split, paths] of layout) {
+        const specs: ShardSpec[] = [];
+        for (const p of paths) specs.push(await verifiedShard(repoId, repo, cached.dir, p, listed.get(p)));
+        splits.set(split, specs);
+      }
+      return { commit: cached.commit, root: cached.dir, splits, origin: 'cache' };
+    }
+    if (offlineSet())
+      throw incompleteError(
+        repoId,
+        cached.dir,
+        missing,
+        'HF_HUB_OFFLINE is set, so the rest cannot be downloaded: download it again where there is a network',
+      );
+    try {
+      return await fromNetwork(repoId, COMMIT.test(revision) ? revision : cached.commit, subset, mode);
+    } catch (error) {
+      if (!(error instanceof HubUnreachable)) throw error;
+      throw incompleteError(repoId, cached.dir, missing, `the rest cannot be downloaded (${error.reason})`);
+    }
   }
-  if (process.env.HF_HUB_OFFLINE === '1' || process.env.HF_DATASETS_OFFLINE === '1')
-    throw offline(repoId, 'HF_HUB_OFFLINE is set');
+  if (offlineSet()) throw offline(repoId, 'HF_HUB_OFFLINE is set');
+  return fromNetwork(repoId, revision, subset, mode);
+}
+
+/** The split layout of a snapshot: from the stored repository listing when there is one, else from its files. */
+function snapshotLayout(
+  dir: string,
+  listing: readonly RepoFile[] | undefined,
+  subset: string | undefined,
+  repoId: string,
+): Map<string, string[]> {
+  const readme = join(dir, 'README.md');
+  return splitsFromListing(
+    listing ? listing.map((f) => f.path).sort() : listFiles(dir),
+    existsSync(readme) ? readFileSync(readme, 'utf8') : undefined,
+    subset,
+    repoId,
+  );
+}
+
+async function fromNetwork(
+  repoId: string,
+  revision: string,
+  subset: string | undefined,
+  mode: SourceMode,
+): Promise<HubDataset> {
   const endpoint = hubEndpoint();
   const info = (await (
     await hubFetch(`${endpoint}/api/datasets/${repoId}/revision/${encodeURIComponent(revision)}`, repoId)
@@ -162,6 +222,29 @@ export async function resolveHubDataset(
   const snapshot = join(repo, 'snapshots', commit);
   const splits = new Map<string, ShardSpec[]>();
   const allRemote = mode === 'streaming' && [...layout.values()].flat().every((p) => p.endsWith('.parquet'));
+  if (!allRemote) {
+    // The file list first, so that a download cut short is seen as incomplete later; then the card, which
+    // decides the layout when the cache is read again.
+    saveListing(
+      repo,
+      commit,
+      tree.map((e) => ({ path: e.path, size: e.lfs?.size ?? e.size, sha256: e.lfs?.oid ?? e.lfs?.sha256 })),
+    );
+    if (!COMMIT.test(revision)) {
+      // As huggingface_hub: the ref is recorded before the files, so a later run finds (and checks) the snapshot.
+      mkdirSync(join(repo, 'refs', dirname(revision)), { recursive: true });
+      writeFileSync(join(repo, 'refs', revision), commit);
+    }
+    if (byPath.has('README.md'))
+      await downloadToCache(
+        repoId,
+        repo,
+        snapshot,
+        'README.md',
+        resolveUrl(endpoint, repoId, commit, 'README.md'),
+        byPath.get('README.md'),
+      );
+  }
   for (const [split, paths] of layout) {
     const specs: ShardSpec[] = [];
     for (const path of paths) {
@@ -185,31 +268,18 @@ export async function resolveHubDataset(
         });
       } else {
         await downloadToCache(repoId, repo, snapshot, path, url, entry);
-        specs.push(...cachedShards(snapshot, [path]));
+        specs.push(
+          await verifiedShard(repoId, repo, snapshot, path, {
+            path,
+            size: bytes,
+            sha256,
+          }),
+        );
       }
     }
     splits.set(split, specs);
   }
-  if (!allRemote && !COMMIT.test(revision)) {
-    mkdirSync(join(repo, 'refs', dirname(revision)), { recursive: true });
-    writeFileSync(join(repo, 'refs', revision), commit);
-  }
   return { commit, root: snapshot, splits, origin: allRemote ? 'remote' : 'download' };
-}
-
-function discoverInSnapshot(
-  dir: string,
-  subset: string | undefined,
-  repoId: string,
-): Map<string, ShardSpec[]> {
-  const readme = join(dir, 'README.md');
-  const layout = splitsFromListing(
-    listFiles(dir),
-    existsSync(readme) ? readFileSync(readme, 'utf8') : undefined,
-    subset,
-    repoId,
-  );
-  return new Map([...layout].map(([split, files]) => [split, cachedShards(dir, files)]));
 }
 
 function resolveUrl(endpoint: string, repoId: string, commit: string, path: string): string {
@@ -229,7 +299,10 @@ async function listTree(endpoint: string, repoId: string, commit: string): Promi
   return out;
 }
 
-/** Downloads one file into blobs/ (temp name, then rename) and links it from the snapshot, as huggingface_hub does. */
+/**
+ * Downloads one file into blobs/ (temp name, then rename) and links it from the snapshot, as huggingface_hub does.
+ * An LFS file's bytes must hash to the SHA-256 the hub listed, or nothing is kept.
+ */
 async function downloadToCache(
   repoId: string,
   repo: string,
@@ -261,12 +334,25 @@ async function downloadToCache(
         Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
         createWriteStream(tmp),
       );
-      renameSync(tmp, blob);
     } catch (error) {
       rmSync(tmp, { force: true });
       throw new TlabError(`${repoId}: ${path}: download failed: ${(error as Error).message}`);
     }
+    const want = entry?.lfs?.oid ?? entry?.lfs?.sha256;
+    if (want) {
+      const got = await sha256File(tmp);
+      if (got !== want) {
+        rmSync(tmp, { force: true });
+        throw new TlabError(
+          `${repoId}: ${path}: the downloaded bytes have SHA-256 ${got}, the hub lists ${want}; nothing was kept`,
+          'try again; if it persists, the server or a proxy alters the file',
+        );
+      }
+    }
+    renameSync(tmp, blob);
+    if (want) markVerified(repo, want, blob);
   } else await response.body?.cancel();
   mkdirSync(dirname(link), { recursive: true });
+  rmSync(link, { force: true }); // a dangling link left by a blob that went missing
   symlinkSync(relative(dirname(link), blob), link);
 }
