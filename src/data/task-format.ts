@@ -81,6 +81,8 @@ export interface TaskManifest {
   generator?: { name: string; version: number; params: Record<string, unknown>; seed: number };
   /** The task's config as built (defaults from the source filled in; `mode` left out: it never changes output). */
   config: Record<string, unknown>;
+  /** SHA-256 of the task's config as written (canonical JSON, `mode` left out): tells whether a rebuild is due. */
+  config_sha256?: string;
   sampling: {
     seed: number;
     sample_percent?: number;

@@ -12,6 +12,7 @@ import { Progress } from '../../util/progress.ts';
 import { Rng } from '../../util/random.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { loadTasksFile, resplitFractions, type TaskConfig } from '../config.ts';
+import { sha256Hex } from '../hash.ts';
 import { openSource } from '../sources/open-source.ts';
 import type { DataSource, SourceMode } from '../sources/types.ts';
 import { type ChatMessage, TASK_FORMAT, type TaskExample, type TaskManifest } from '../task-format.ts';
@@ -86,6 +87,12 @@ export async function buildTasksFromFile(
       }),
     );
   return results;
+}
+
+/** SHA-256 of a task's config as written (canonical JSON; `mode` left out, it never changes the output). */
+export function taskConfigHash(task: TaskConfig): string {
+  const { mode: _mode, ...config } = task;
+  return sha256Hex(canonicalJson(config));
 }
 
 export async function buildTaskDataset(
@@ -277,6 +284,7 @@ async function buildInto(
       splits: Object.fromEntries(source.splits.map((s) => [s.name, s.numRows])),
     },
     ...(generator ? { generator } : {}),
+    config_sha256: taskConfigHash(task),
     config: {
       ...config,
       system_prompt: eff.system_prompt,
