@@ -150,14 +150,11 @@ function llamaBody(s: DecoderStep, config: LlamaConfig): BodyResult {
   const act = config.hidden_act ?? 'silu';
   let h = s.inputsEmbeds ? s.tokens : b.op('Gather', [w.get('model.embed_tokens.weight'), s.tokens]);
   // RoPE angles in the graph, position · inverse frequency (float32, as Hugging Face's rotary embedding), for
-  // the rotate-half layout: frequency j mod D/2 at dimension j. The frequencies are those of the full context.
+  // the rotate-half layout: frequency j mod D/2 at dimension j. Dynamic NTK scaling, which Hugging Face
+  // recomputes per length, is taken at the original context (unscaled): exact up to that length.
   const { cos, sin } = b.scope('rotary', () => {
-    const half = ropeInverseFrequencies(
-      dims.rope,
-      headDim,
-      config.max_position_embeddings,
-      config.max_position_embeddings,
-    );
+    const within = dims.rope.originalMaxPositions ?? config.max_position_embeddings;
+    const half = ropeInverseFrequencies(dims.rope, headDim, config.max_position_embeddings, within);
     const freqs = b.constant('float32', [...half, ...half]);
     const angles = b.mul(b.unsqueeze(b.cast(s.positionIds, 'float32'), [2]), freqs); // [B, T, D]
     return {

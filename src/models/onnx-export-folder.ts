@@ -12,7 +12,7 @@
  * `model_uint8.onnx`, `model_q4.onnx`). Every axis that depends on the batch or the sequence is dynamic.
  * Files are written into a temporary folder and moved in, config.json last.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../engine/tensor.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
@@ -174,6 +174,7 @@ export function exportPortableFolder(
     writeJsonAtomic(join(temp, 'config.json'), exportedConfig(source, external));
     files.push('config.json');
     mkdirSync(join(dir, 'onnx'), { recursive: true });
+    removeStaleOnnx(join(dir, 'onnx'), onnx);
     for (const o of onnx) {
       renameSync(join(temp, o.file), join(dir, o.file));
       if (o.data) renameSync(join(temp, o.data), join(dir, o.data));
@@ -184,6 +185,14 @@ export function exportPortableFolder(
     rmSync(temp, { recursive: true, force: true });
   }
   return { dir, onnx, files };
+}
+
+/** ONNX files of an earlier export into the same folder that this one does not write (another model's q4...). */
+function removeStaleOnnx(folder: string, written: readonly PortableExportFile[]): void {
+  const keep = new Set(written.flatMap((o) => [o.file, o.data].filter((f): f is string => f !== null)));
+  for (const name of readdirSync(folder))
+    if (/\.onnx(_data(_\d+)?)?$/.test(name) && !keep.has(`onnx/${name}`))
+      rmSync(join(folder, name), { force: true });
 }
 
 /**

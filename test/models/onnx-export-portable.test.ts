@@ -7,7 +7,7 @@
  * is written and declared for transformers.js.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -287,4 +287,13 @@ test('a folder that has no portable export is refused before anything is written
     /sequence classifier has no portable \(KV-cache\) export/,
   );
   assert.equal(existsSync(dir), false);
+});
+
+test('exporting again into a folder removes the ONNX files the new export does not write', () => {
+  const folder = loadModelFolder(fixture('gpt2_lm'));
+  const dir = join(tmp, 'again');
+  exportPortableFolder(dir, folder, { variants: ['fp32', 'q4'] });
+  assert.ok(existsSync(join(dir, 'onnx', 'model_q4.onnx')));
+  exportPortableFolder(dir, folder, { variants: ['fp16'] });
+  assert.deepEqual(readdirSync(join(dir, 'onnx')), ['model_fp16.onnx']);
 });
