@@ -1,7 +1,7 @@
 /**
  * Reads what the transfer matrix needs from an eval grid folder: eval_grid.json (validated) and the per-sample
  * scores of every done cell from its grader log (grader_logs/<model>/<task>.jsonl: one JSON object per line with
- * at least `uid` and `score`).
+ * at least `uid` and `score`); and a written transfer.json back (for the shift correlation).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,13 @@ import { zodIssuesError } from '../data/config.ts';
 import { TlabError } from '../util/errors.ts';
 import { isJsonObject, readJsonFile } from '../util/json-file.ts';
 import { EVAL_GRID_SCHEMA, type EvalGrid } from './grid/schema.ts';
-import { cellKey, type SampleScores, type TransferInput } from './transfer.ts';
+import {
+  cellKey,
+  type SampleScores,
+  TRANSFER_SCHEMA,
+  type TransferInput,
+  type TransferResult,
+} from './transfer.ts';
 
 const ModelSchema = z.object({
   name: z.string().min(1),
@@ -161,4 +167,34 @@ export function loadTransferInput(path: string): LoadedTransferInput {
     samples.set(key, readGraderLogScores(file));
   }
   return { grid, samples, missingSamples, gridDir, gridFile };
+}
+
+const StatSchema = z.object({ value: z.number().nullable() });
+const TransferFileSchema = z.object({
+  schema: z.literal(TRANSFER_SCHEMA),
+  models: z.array(
+    z.object({
+      name: z.string(),
+      role: z.enum(['base', 'finetuned']),
+      strategy: z.string().nullable(),
+    }),
+  ),
+  cells: z.array(
+    z.object({
+      model: z.string(),
+      task: z.string(),
+      train_task: z.string().nullable(),
+      transfer_index: StatSchema,
+    }),
+  ),
+});
+
+/** A transfer.json written by `tlab eval transfer` (validated for the fields the shift correlation reads). */
+export function readTransferResult(path: string): TransferResult {
+  const value = readJsonFile(path);
+  if (isJsonObject(value) && typeof value.schema === 'string' && value.schema !== TRANSFER_SCHEMA)
+    throw new TlabError(`${path}: schema: '${value.schema}' is not supported; expected '${TRANSFER_SCHEMA}'`);
+  const parsed = TransferFileSchema.safeParse(value);
+  if (!parsed.success) throw zodIssuesError(path, [], parsed.error);
+  return value as TransferResult;
 }

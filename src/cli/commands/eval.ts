@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { registerEvalGrade } from './eval-grade.ts';
 import { registerEvalGrid } from './eval-grid.ts';
+import { registerEvalShift } from './eval-shift.ts';
 import { registerEvalTransfer } from './eval-transfer.ts';
 
 export function registerEvalCommands(program: Command): void {
@@ -16,4 +17,5 @@ export function registerEvalCommands(program: Command): void {
   registerEvalGrade(evalCommand);
   registerEvalGrid(evalCommand);
   registerEvalTransfer(evalCommand);
+  registerEvalShift(evalCommand);
 }
