@@ -51,6 +51,8 @@ export interface GridCell {
   score: number | null;
   /** Every aggregate metric of the grader. */
   metrics: Record<string, number>;
+  /** Percentile bootstrap interval of the topline metric over the evaluated samples (null unless done, or n < 2). */
+  ci: { level: number; low: number; high: number; resamples: number } | null;
   /** Samples graded. */
   n: number;
   /** Why a cell was skipped (e.g. an image task for a text-only model). */
