@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { TlabError } from '../util/errors.ts';
+import { zodIssuesError } from '../util/zod-errors.ts';
 
 const fraction = (what: string) =>
   z
@@ -119,21 +120,8 @@ export interface TasksFile {
   tasks: Record<string, TaskConfig>;
 }
 
-/** Formats zod issues as `file: a.b.c: message`, first issue first (the CLI prints the first line). */
-export function zodIssuesError(file: string, prefix: (string | number)[], error: z.ZodError): TlabError {
-  const lines = error.issues.map((issue) => {
-    const path = [...prefix, ...issue.path.map(String)].join('.');
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys')
-      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-    return `${file}: ${path || '(top level)'}: ${message}`;
-  });
-  const valid =
-    error.issues[0]?.code === 'unrecognized_keys' && prefix[0] === 'tasks'
-      ? `valid task fields: ${Object.keys(TaskConfigSchema.shape).join(', ')}`
-      : undefined;
-  return new TlabError(lines[0], [...lines.slice(1), ...(valid ? [valid] : [])].join('\n') || undefined);
-}
+/** Config errors are formatted (and unknown keys get did-you-mean) in one place for every parser. */
+export { zodIssuesError } from '../util/zod-errors.ts';
 
 /** Validates the `tasks:` mapping of an already-parsed experiment document. */
 export function parseTasks(document: unknown, file: string): TasksFile {

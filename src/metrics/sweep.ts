@@ -19,6 +19,7 @@ import { writeJsonAtomic } from '../util/atomic-write.ts';
 import { parseCsv } from '../util/csv.ts';
 import { TlabError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
+import { zodIssuesError } from '../util/zod-errors.ts';
 import { readLabelFile, readMatrixFile } from './features.ts';
 import { encodeLabels } from './input.ts';
 import {
@@ -35,32 +36,38 @@ import { mulberry32, permutation } from './rng.ts';
 const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const metricEntry = z.union([
   z.string(),
-  z.object({
-    name: z.string(),
-    id: z.string().optional(),
-    options: z.record(z.string(), paramValue).optional(),
-  }),
+  z
+    .object({
+      name: z.string(),
+      id: z.string().optional(),
+      options: z.record(z.string(), paramValue).optional(),
+    })
+    .strict(),
 ]);
 
-export const SweepConfigSchema = z.object({
-  entries: z
-    .array(
-      z.object({
-        model: z.string().min(1),
-        task: z.string().min(1),
-        features: z.string().min(1),
-        labels: z.string().min(1),
-        source_probs: z.string().optional(),
-      }),
-    )
-    .min(1),
-  metrics: z.array(metricEntry).min(1),
-  /** Subsample sizes; 'all' (or a size >= N) uses every row. */
-  n_samples: z.array(z.union([z.number().int().positive(), z.literal('all')])).default(['all']),
-  seeds: z.array(z.number().int().nonnegative()).default([0]),
-  /** Fine-tuned accuracies: a JSON or CSV file with model, task, accuracy. */
-  accuracy: z.string().optional(),
-});
+export const SweepConfigSchema = z
+  .object({
+    entries: z
+      .array(
+        z
+          .object({
+            model: z.string().min(1),
+            task: z.string().min(1),
+            features: z.string().min(1),
+            labels: z.string().min(1),
+            source_probs: z.string().optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+    metrics: z.array(metricEntry).min(1),
+    /** Subsample sizes; 'all' (or a size >= N) uses every row. */
+    n_samples: z.array(z.union([z.number().int().positive(), z.literal('all')])).default(['all']),
+    seeds: z.array(z.number().int().nonnegative()).default([0]),
+    /** Fine-tuned accuracies: a JSON or CSV file with model, task, accuracy. */
+    accuracy: z.string().optional(),
+  })
+  .strict();
 
 export type SweepConfig = z.infer<typeof SweepConfigSchema>;
 
@@ -96,13 +103,7 @@ export function loadSweepConfig(path: string): { config: SweepConfig; baseDir: s
     throw new TlabError(`${path}: cannot read sweep config (${(error as Error).message})`);
   }
   const parsed = SweepConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new TlabError(
-      `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      z.prettifyError(parsed.error),
-    );
-  }
+  if (!parsed.success) throw zodIssuesError(path, [], parsed.error);
   return { config: parsed.data, baseDir: dirname(resolve(path)) };
 }
 

@@ -1,12 +1,14 @@
 /**
  * The YAML of `tlab pretrain` / `tlab finetune`: data (a built task folder), tokenizer, model (a config to
- * train from scratch, or a model folder to fine-tune), strategy and training settings. Validated with zod;
- * errors name the file and the field path.
+ * train from scratch, or a model folder to fine-tune), strategy and training settings. Validated with zod, every
+ * section strict: errors name the file and the field path, and an unknown key gets did-you-mean (`model.config`
+ * is checked against the model type's fields when the model is built).
  */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { TlabError } from '../util/errors.ts';
+import { zodIssuesError } from '../util/zod-errors.ts';
 
 const positive = z.number().positive();
 const componentMode = z.enum(['full', 'lora', 'frozen']);
@@ -145,20 +147,9 @@ export const TrainConfigSchema = z
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
-/** Formats the first zod issue as "file: a.b.c: message". */
-export function zodError(file: string, error: z.ZodError): TlabError {
-  const issue = error.issues[0];
-  const path = issue.path.join('.');
-  const rest = error.issues.slice(1).map((i) => `${file}: ${i.path.join('.')}: ${i.message}`);
-  return new TlabError(
-    `${file}: ${path ? `${path}: ` : ''}${issue.message}`,
-    rest.length ? rest.join('\n') : undefined,
-  );
-}
-
 export function parseTrainConfig(value: unknown, file: string): TrainConfig {
   const r = TrainConfigSchema.safeParse(value);
-  if (!r.success) throw zodError(file, r.error);
+  if (!r.success) throw zodIssuesError(file, [], r.error);
   return r.data;
 }
 

@@ -149,7 +149,10 @@ function prepareModel(
       weights: folder.weights,
     };
   } else {
-    const hf = parseHfConfig(scratchConfig(config, tokenizer, file), `${file}: model.config`);
+    const hf = parseHfConfig(scratchConfig(config, tokenizer, file), file, {
+      prefix: 'model.config',
+      strict: true,
+    });
     const loaded = buildModel(hf, hf.model_type === 'llava' ? 'vlm' : 'causal-lm');
     if (loaded.kind !== 'causal-lm' && loaded.kind !== 'vlm') {
       throw new TlabError(`${file}: model.config: a ${hf.model_type} is not a language model`);

@@ -6,6 +6,7 @@
 import type { ParamGroup } from '../engine/runtime/train-step.ts';
 import type { LoraConfig } from '../nn/lora.ts';
 import type { ParamSpec } from '../nn/module.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
 import { TlabError, validChoices } from '../util/errors.ts';
 
 export type ComponentMode = 'full' | 'lora' | 'frozen';
@@ -75,12 +76,14 @@ export function planParameters(
   const components = new Set(all.map((s) => componentOf(s.name)));
   for (const c of Object.keys(strategy.components ?? {})) {
     if (!components.has(c))
-      throw new TlabError(`strategy.components.${c}: no such component; valid: ${validChoices(components)}`);
+      throw new TlabError(
+        `strategy.components.${c}: no such component${didYouMean(c, components)}; valid: ${validChoices(components)}`,
+      );
   }
   for (const c of Object.keys(strategy.learningRates ?? {})) {
     if (!components.has(c))
       throw new TlabError(
-        `strategy.learning_rates.${c}: no such component; valid: ${validChoices(components)}`,
+        `strategy.learning_rates.${c}: no such component${didYouMean(c, components)}; valid: ${validChoices(components)}`,
       );
   }
   const isAdapter = (n: string) => n.includes('.lora_A.') || n.includes('.lora_B.');

@@ -78,7 +78,7 @@ test('tlab data build: clear errors and no half-written task folder', async () =
       [
         'unknown-field',
         'dataset: good.parquet\n    sample_pct: 0.5',
-        /^error: config\.yaml: tasks\.t: unknown field 'sample_pct'$/,
+        /^error: config\.yaml: tasks\.t: unknown field 'sample_pct' \(did you mean 'sample_percent'\?\)$/,
       ],
     ];
     for (const [name, body, expected] of cases) {

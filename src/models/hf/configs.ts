@@ -7,6 +7,7 @@
  * spellings are accepted.
  */
 import { z } from 'zod';
+import { didYouMean } from '../../util/did-you-mean.ts';
 import { TlabError } from '../../util/errors.ts';
 import { describeJson, isJsonObject, type JsonObject } from '../../util/json-file.ts';
 import type { ClipVisionConfig } from '../clip-vision.ts';
@@ -266,7 +267,18 @@ export function configIssuesError(file: string, prefix: string, error: z.ZodErro
   return new TlabError(lines[0], lines.slice(1).join('\n') || undefined);
 }
 
-function parseWith<T>(schema: z.ZodType<T>, json: unknown, file: string, prefix: string): T {
+function parseWith<T>(schema: z.ZodType<T>, json: unknown, file: string, prefix: string, strict = false): T {
+  if (strict && isJsonObject(json)) {
+    // A hand-written config (a YAML `model.config`): a key this tool does not read is a typo or a setting that
+    // would be ignored. Folders' config.json stay loose: Hugging Face writes many keys this tool has no use for.
+    const known = Object.keys((schema as unknown as { shape?: Record<string, unknown> }).shape ?? {});
+    const unknown = Object.keys(json).filter((k) => !known.includes(k));
+    if (known.length && unknown.length)
+      throw new TlabError(
+        `${file}: ${prefix || '(top level)'}: unknown field '${unknown[0]}'${didYouMean(unknown[0], known)}`,
+        `valid fields of a ${String(json.model_type)} config: ${known.join(', ')}`,
+      );
+  }
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw configIssuesError(file, prefix, parsed.error);
   return parsed.data;
@@ -291,37 +303,54 @@ function parseOne(
   prefix: string,
   required: boolean,
   fallbackType?: string,
+  strict = false,
 ): HfConfig {
   const type = modelTypeOf(json, file, prefix, fallbackType);
   const body = json.model_type === undefined ? { ...json, model_type: type } : json;
   switch (type) {
     case 'gpt2':
-      return parseWith(gpt2Schema(required), body, file, prefix) as HfConfig;
+      return parseWith(gpt2Schema(required), body, file, prefix, strict) as HfConfig;
     case 'llama':
     case 'qwen2':
-      return parseWith(llamaSchema(type, required), body, file, prefix) as HfConfig;
+      return parseWith(llamaSchema(type, required), body, file, prefix, strict) as HfConfig;
     case 'vit':
-      return parseWith(vitSchema(required), body, file, prefix) as HfConfig;
+      return parseWith(vitSchema(required), body, file, prefix, strict) as HfConfig;
     case 'clip_vision_model':
-      return parseWith(clipVisionSchema(required), body, file, prefix) as HfConfig;
+      return parseWith(clipVisionSchema(required), body, file, prefix, strict) as HfConfig;
+    case 'qwen2_vl':
+      return parseQwen2VlConfig(body, file, prefix, {
+        parse: (schema, value, key) => parseWith(schema, value, file, key, strict),
+        text: (value, key) => parseOne(value, file, key, true, 'qwen2', strict) as LlamaConfig,
+      }) as HfConfig;
     case 'clip': {
-      const c = parseWith(clipSchema, body, file, prefix);
-      const vision = subConfig(c.vision_config, file, join(prefix, 'vision_config'), ['clip_vision_model'], {
-        model_type: 'clip_vision_model',
-      });
+      const c = parseWith(clipSchema, body, file, prefix, strict);
+      const vision = subConfig(
+        c.vision_config,
+        file,
+        join(prefix, 'vision_config'),
+        ['clip_vision_model'],
+        { model_type: 'clip_vision_model' },
+        strict,
+      );
       return { ...c, vision_config: vision } as HfConfig;
     }
     default: {
-      const c = parseWith(llavaSchema, body, file, prefix);
-      const text = subConfig(c.text_config, file, join(prefix, 'text_config'), ['gpt2', 'llama', 'qwen2'], {
-        model_type: 'llama',
-      });
+      const c = parseWith(llavaSchema, body, file, prefix, strict);
+      const text = subConfig(
+        c.text_config,
+        file,
+        join(prefix, 'text_config'),
+        ['gpt2', 'llama', 'qwen2'],
+        { model_type: 'llama' },
+        strict,
+      );
       const vision = subConfig(
         c.vision_config,
         file,
         join(prefix, 'vision_config'),
         ['clip_vision_model', 'vit'],
         LLAVA_DEFAULT_VISION,
+        strict,
       );
       return { ...c, text_config: text, vision_config: vision } as HfConfig;
     }
@@ -339,11 +368,12 @@ function subConfig(
   key: string,
   allowed: readonly string[],
   absent: JsonObject,
+  strict = false,
 ): HfConfig {
   if (value !== undefined && value !== null && !isJsonObject(value))
     throw new TlabError(`${file}: ${key}: expected an object, found ${describeJson(value)}`);
   const json = (value ?? absent) as JsonObject;
-  const parsed = parseOne(json, file, key, false, absent.model_type as string);
+  const parsed = parseOne(json, file, key, false, absent.model_type as string, strict);
   if (!allowed.includes(parsed.model_type))
     throw new TlabError(
       `${file}: ${key}.model_type: '${parsed.model_type}' cannot be used here; valid: ${allowed.join(', ')}`,
@@ -351,11 +381,24 @@ function subConfig(
   return parsed;
 }
 
+export interface ParseHfConfigOptions {
+  /** Key path of the config inside `file` for errors (e.g. `model.config` of a training YAML). */
+  prefix?: string;
+  /** Reject keys this tool does not read, with did-you-mean (hand-written configs; not config.json files). */
+  strict?: boolean;
+}
+
 /** Parses a config.json document; `file` names it in errors. */
-export function parseHfConfig(json: unknown, file = 'config.json'): HfConfig {
+export function parseHfConfig(
+  json: unknown,
+  file = 'config.json',
+  options: ParseHfConfigOptions = {},
+): HfConfig {
   if (!isJsonObject(json))
-    throw new TlabError(`${file}: expected a JSON object, found ${describeJson(json)}`);
-  return parseOne(json, file, '', true);
+    throw new TlabError(
+      `${file}: ${options.prefix ? `${options.prefix}: ` : ''}expected a JSON object, found ${describeJson(json)}`,
+    );
+  return parseOne(json, file, options.prefix ?? '', true, undefined, options.strict ?? false);
 }
 
 /** Number of labels of a classification config: id2label's size, else num_labels, else HF's default 2. */
