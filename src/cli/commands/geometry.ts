@@ -1,8 +1,11 @@
 /** `tlab geometry`: score a geometry measure on feature files, list the measures, or run a geometry config. */
 import type { Command } from 'commander';
+import { loadGeometryConfig } from '../../geometry/config.ts';
+import { runGeometry } from '../../geometry/run.ts';
 import { GEOMETRY_METRICS, type ScoreOptions, scoreGeometry } from '../../geometry/score.ts';
 import { readLabelFile, readMatrixFile } from '../../metrics/features.ts';
 import { TlabError } from '../../util/errors.ts';
+import { Progress } from '../../util/progress.ts';
 import { printJson } from '../options.ts';
 
 function parseOption(value: string, previous: ScoreOptions): ScoreOptions {
@@ -90,5 +93,49 @@ export function registerGeometryCommands(program: Command): void {
           process.stdout.write(
             `${r.name.padEnd(14)} ${r.description}${Object.keys(r.options).length ? ` [options: ${Object.keys(r.options).join(', ')}]` : ''}\n`,
           );
+    });
+
+  geometry
+    .command('run')
+    .description(
+      'extract per-layer representations of each condition and write profiles, overlaps, CKA, probes and plots',
+    )
+    .argument('<config>', 'geometry config (YAML or JSON): task, split, conditions, analyses')
+    .requiredOption(
+      '--out <dir>',
+      'output folder (geometry/*.json, geometry/plots/, geometry/representations/)',
+    )
+    .option('--force', 're-extract representations that exist')
+    .option('--quiet', 'no progress output')
+    .option('--json', 'print the summary as JSON')
+    .action(async (path: string, opts: { out: string; force?: boolean; quiet?: boolean; json?: boolean }) => {
+      const config = loadGeometryConfig(path);
+      let bar: Progress | null = null;
+      let stage = '';
+      let last = 0;
+      const summary = await runGeometry(config, {
+        outDir: opts.out,
+        force: opts.force,
+        onProgress: (s, done, total) => {
+          if (opts.quiet) return;
+          if (s !== stage) {
+            bar?.finish();
+            stage = s;
+            last = 0;
+            bar = new Progress({ total, label: s, unit: s.startsWith('extract') ? 'samples' : 'layers' });
+          }
+          if (done > last) bar?.tick(done - last);
+          last = done;
+        },
+      });
+      (bar as Progress | null)?.finish();
+      if (opts.json) printJson(summary);
+      else {
+        for (const [name, rows] of Object.entries(summary.profiles))
+          process.stdout.write(
+            `${name}: ID by layer ${rows.map((r) => `${r.layer}:${r.id.toFixed(1)}`).join(' ')}\n`,
+          );
+        process.stdout.write(`results: ${summary.files.length} files, plots in ${opts.out}/geometry/plots\n`);
+      }
     });
 }
