@@ -95,10 +95,10 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
   const k = options.stepsPerRun ?? 1;
   const micro = options.microBatches ?? 1;
 
-  // Training graph: training mode with a dropout key per step.
+  // Training graph: training mode with a dropout key per step and micro-batch (k1, k2, micro-batch index).
   const graph = new Graph();
   const lora = loraFor(options.strategy, options.componentPrefixes);
-  const key = graph.input('dropout_key', 'int64', [2]);
+  const key = graph.input('dropout_key', 'int64', [3]);
   const pb = new ParamBuilder(graph, 'float32', lora, { training: true, dropoutKey: key });
   const out = options.objective.build(graph, pb);
   const plan = planParameters(pb.specs.values(), options.strategy, options.learningRate, options.componentOf);
@@ -234,15 +234,20 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
       for (let i = 0; i < n; i++) {
         const s = state.step + i;
         const mult = lrMultiplier(options.schedule, s);
-        const keyTensor: HostTensor = {
-          dtype: 'int64',
-          shape: [2],
-          data: BigInt64Array.from(dropoutKey(options.seed, s).map(BigInt)),
-        };
-        const batches = Array.from({ length: micro }, (_, j) => ({
-          ...options.train.batch(s * micro + j),
-          dropout_key: keyTensor,
-        }));
+        // The step's key plus the micro-batch index: a row's dropout mask depends on its row in the whole batch,
+        // so splitting a batch into micro-batches does not change training.
+        const [k1, k2] = dropoutKey(options.seed, s);
+        const batches = Array.from(
+          { length: micro },
+          (_, j): Record<string, HostTensor> => ({
+            ...options.train.batch(s * micro + j),
+            dropout_key: {
+              dtype: 'int64',
+              shape: [3],
+              data: BigInt64Array.of(BigInt(k1), BigInt(k2), BigInt(j)),
+            },
+          }),
+        );
         for (const b of batches) tokens += countTokens(b);
         feeds.push(
           micro > 1

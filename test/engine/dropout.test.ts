@@ -69,3 +69,38 @@ test('dropout masks are the documented hash of (index, key, site), reproducible 
   assert.notDeepEqual(kept(a), kept(other.a.data as Float32Array));
   await program.release();
 });
+
+test('a key with a micro-batch index m masks element i as element m·numel + i of the whole batch', async () => {
+  const rows = 8;
+  const cols = 16;
+  const p = 0.5;
+  const g = new Graph();
+  const k3 = g.input('key', 'int64', [3]);
+  const whole = g.input('whole', 'int64', [3]);
+  const part = T.dropoutMask(k3, [rows, cols], p, 0);
+  const all = T.dropoutMask(whole, [4 * rows, cols], p, 0);
+  const program = await Program.compile(g, {
+    outputs: { part: T.cast(part, 'float32'), all: T.cast(all, 'float32') },
+  });
+  const [k1, k2] = dropoutKey(5, 9);
+  const feed = (m: number) => ({
+    dtype: 'int64' as const,
+    shape: [3],
+    data: BigInt64Array.of(BigInt(k1), BigInt(k2), BigInt(m)),
+  });
+  const full = Array.from((await program.run({ key: feed(0), whole: feed(0) })).all.data as Float32Array);
+  for (let m = 0; m < 4; m++) {
+    const got = Array.from((await program.run({ key: feed(m), whole: feed(0) })).part.data as Float32Array);
+    assert.deepEqual(
+      got,
+      Array.from(dropoutMaskReference(rows * cols, k1, k2, p, 0, m * rows * cols)),
+      `reference, m=${m}`,
+    );
+    assert.deepEqual(
+      got,
+      full.slice(m * rows * cols, (m + 1) * rows * cols),
+      `rows of micro-batch ${m} in the whole batch`,
+    );
+  }
+  await program.release();
+});

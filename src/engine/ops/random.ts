@@ -2,6 +2,9 @@
  * Dropout with a counter-based mask: each element's keep decision is a hash of (element index, key), where the
  * key comes from a seed fed per step. The mask is an ordinary graph value, so forward and backward share it, and
  * it is reproducible from the seed alone (exact resume), unlike ONNX's stateful Dropout/Random* ops.
+ * A key may carry a third value, the micro-batch index m: element i of a micro-batch then hashes as element
+ * m·numel + i of the whole batch, so with batch-major tensors a row's mask depends on its row in the whole
+ * batch and gradient accumulation (4 × 8 rows) draws the same masks as one batch of 32.
  */
 
 import { TlabError } from '../../util/errors.ts';
@@ -31,12 +34,22 @@ export function siteSalt(site: number): number {
   return mix32((site * 2654435761 + 1) >>> 0);
 }
 
-/** Keep decisions for `n` elements under the key (k1, k2) at dropout site `site`, as the graph computes them. */
-export function dropoutMaskReference(n: number, k1: number, k2: number, p: number, site = 0): Uint8Array {
+/**
+ * Keep decisions for `n` elements under the key (k1, k2) at dropout site `site`, as the graph computes them;
+ * `offset` is the index of the first element (micro-batch index × n for a key's third value).
+ */
+export function dropoutMaskReference(
+  n: number,
+  k1: number,
+  k2: number,
+  p: number,
+  site = 0,
+  offset = 0,
+): Uint8Array {
   const out = new Uint8Array(n);
   const k2s = (k2 ^ siteSalt(site)) >>> 0;
   for (let i = 0; i < n; i++) {
-    const h = mix32((mix32((i + k1) % 2 ** 32) ^ k2s) >>> 0);
+    const h = mix32((mix32((i + k1 + offset) % 2 ** 32) ^ k2s) >>> 0);
     out[i] = h / 2 ** 32 >= p ? 1 : 0;
   }
   return out;
@@ -53,10 +66,20 @@ defineOp('DropoutMask', {
   emit: (ctx, n) => {
     const shape = n.params.shape as number[];
     const p = n.params.p as number;
-    const key = ctx.name(n.inputs[0]); // int64 [2]: k1, k2
-    const k1 = ctx.temp('k1');
+    const key = ctx.name(n.inputs[0]); // int64 [2]: k1, k2, or [3]: k1, k2, micro-batch index
+    let k1 = ctx.temp('k1');
     const k2 = ctx.temp('k2');
     ctx.node('Gather', [key, ctx.int64([0], [])], [k1], [attr.int('axis', 0)]);
+    if (n.inputs[0].shape[0] === 3) {
+      // Element i of micro-batch m is element m·numel + i of the whole batch.
+      const micro = ctx.temp('micro');
+      ctx.node('Gather', [key, ctx.int64([2], [])], [micro], [attr.int('axis', 0)]);
+      const offset = ctx.temp('offset');
+      ctx.node('Mul', [micro, ctx.int64([product(shape)], [])], [offset]);
+      const shifted = ctx.temp('k1m');
+      ctx.node('Add', [k1, offset], [shifted]);
+      k1 = shifted;
+    }
     const k2raw = ctx.temp('k2raw');
     ctx.node('Gather', [key, ctx.int64([1], [])], [k2raw], [attr.int('axis', 0)]);
     ctx.node('BitwiseXor', [k2raw, ctx.int64([siteSalt(n.params.site as number)], [])], [k2]);
@@ -84,10 +107,10 @@ defineOp('DropoutMask', {
   nondifferentiable: true,
 });
 
-/** A bool keep-mask of `shape` with drop probability p, from an int64 [2] key input. */
+/** A bool keep-mask of `shape` with drop probability p, from an int64 [2] (or [3], with a micro-batch index) key. */
 export function dropoutMask(key: Value, shape: readonly number[], p: number, site?: number): Value {
-  if (key.dtype !== 'int64' || key.shape.length !== 1 || key.shape[0] !== 2) {
-    throw new TlabError(`dropoutMask: key must be int64 [2], got ${key}`);
+  if (key.dtype !== 'int64' || key.shape.length !== 1 || (key.shape[0] !== 2 && key.shape[0] !== 3)) {
+    throw new TlabError(`dropoutMask: key must be int64 [2] or [3], got ${key}`);
   }
   const s = site ?? key.graph.nodes.filter((n) => n.op === 'DropoutMask').length;
   return key.graph.addNode('DropoutMask', [key], { shape: [...shape], p, site: s }, [
