@@ -11,6 +11,12 @@
 import { TlabError } from '../util/errors.ts';
 import { dot } from './dot.ts';
 import { minimizeLbfgs } from './lbfgs.ts';
+import {
+  binomialMeanObjective,
+  type LogisticProblem,
+  multinomialMeanObjective,
+  multinomialScratch,
+} from './logistic-objective.ts';
 import { assertFinite, type FloatArray, matrix } from './matrix.ts';
 
 export interface LogisticRegressionOptions {
@@ -35,16 +41,6 @@ export interface LogisticModel {
   iterations: number;
   /** Whether the gradient criterion (tol) was met within maxIter. */
   converged: boolean;
-}
-
-interface Problem {
-  x: Float64Array;
-  n: number;
-  d: number;
-  labels: Int32Array;
-  classes: number;
-  invC: number;
-  fitIntercept: boolean;
 }
 
 function positiveInteger(name: string, v: number): void {
@@ -107,7 +103,7 @@ export function fitLogisticRegression(
   positiveInteger('maxIter', maxIter);
   if (!(tol >= 0)) throw new TlabError(`logistic regression: tol=${tol} must be ≥ 0`);
   const classes = countClasses(labels, n);
-  const p: Problem = {
+  const p: LogisticProblem = {
     x: widen(x, n, d, 'logistic regression'),
     n,
     d,
@@ -117,9 +113,9 @@ export function fitLogisticRegression(
     fitIntercept,
   };
   if (classes === 2) return fitBinary(p, maxIter, tol);
-  const z = new Float64Array(classes);
+  const scratch = multinomialScratch(classes);
   const theta0 = new Float64Array(classes * (d + 1)); // W (classes×d) then b (classes)
-  const res = minimizeLbfgs((theta, grad) => meanObjective(p, theta, grad, z), theta0, {
+  const res = minimizeLbfgs((theta, grad) => multinomialMeanObjective(p, theta, grad, scratch), theta0, {
     maxIter,
     gtol: tol,
   });
@@ -139,12 +135,17 @@ export function fitLogisticRegression(
  * w = 2W₁, b = 2b₁ with penalty ‖w‖²/(4C), i.e. sklearn's binary fit with 2C. Its gradient in (w, b) equals the
  * multinomial gradient in (W₁, b₁), so `tol` is tested on the same quantity.
  */
-function fitBinary(p: Problem, maxIter: number, tol: number): LogisticModel {
+function fitBinary(p: LogisticProblem, maxIter: number, tol: number): LogisticModel {
   const d = p.d;
-  const res = minimizeLbfgs((theta, grad) => meanBinomialObjective(p, theta, grad), new Float64Array(d + 1), {
-    maxIter,
-    gtol: tol,
-  });
+  const t = new Float64Array(4);
+  const res = minimizeLbfgs(
+    (theta, grad) => binomialMeanObjective(p, theta, grad, t),
+    new Float64Array(d + 1),
+    {
+      maxIter,
+      gtol: tol,
+    },
+  );
   const weights = new Float64Array(2 * d);
   for (let j = 0; j < d; j++) {
     weights[d + j] = 0.5 * res.x[j];
@@ -159,91 +160,6 @@ function fitBinary(p: Problem, maxIter: number, tol: number): LogisticModel {
     iterations: res.iterations,
     converged: res.converged,
   };
-}
-
-/** Binomial objective / n in θ = (w, b) for labels 0/1 (class 1 is the positive one), and its gradient. */
-function meanBinomialObjective(p: Problem, theta: Float64Array, grad: Float64Array): number {
-  const { x, n, d, labels, invC, fitIntercept } = p;
-  grad.fill(0);
-  const b = fitIntercept ? theta[d] : 0;
-  let loss = 0;
-  let gb = 0;
-  for (let i = 0; i < n; i++) {
-    const r = i * d;
-    const t = b + dot(x, r, theta, 0, d);
-    const y = labels[i];
-    // log(1 + eᵗ) − y t and σ(t) − y, without overflow for large |t|
-    const e = Math.exp(-Math.abs(t));
-    loss += Math.max(t, 0) + Math.log1p(e) - y * t;
-    const sigma = t >= 0 ? 1 / (1 + e) : e / (1 + e);
-    const residual = sigma - y;
-    if (residual !== 0) axpyRow(grad, 0, residual, x, r, d);
-    gb += residual;
-  }
-  const half = 0.5 * invC; // penalty ‖w‖²/(4C)
-  let penalty = 0;
-  for (let j = 0; j < d; j++) {
-    const w = theta[j];
-    penalty += w * w;
-    grad[j] += half * w;
-  }
-  grad[d] = fitIntercept ? gb : 0;
-  const scale = 1 / n;
-  for (let j = 0; j <= d; j++) grad[j] *= scale;
-  return (loss + 0.5 * half * penalty) * scale;
-}
-
-/** objective / n and its gradient in one pass over the rows (each row is read while in cache). */
-function meanObjective(p: Problem, theta: Float64Array, grad: Float64Array, z: Float64Array): number {
-  const { x, n, d, labels, classes: K, invC, fitIntercept } = p;
-  const bo = K * d;
-  grad.fill(0);
-  let loss = 0;
-  for (let i = 0; i < n; i++) {
-    const r = i * d;
-    const y = labels[i];
-    let zmax = Number.NEGATIVE_INFINITY;
-    for (let k = 0; k < K; k++) {
-      const v = (fitIntercept ? theta[bo + k] : 0) + dot(x, r, theta, k * d, d);
-      z[k] = v;
-      if (v > zmax) zmax = v;
-    }
-    const zy = z[y];
-    let sum = 0;
-    for (let k = 0; k < K; k++) {
-      const e = Math.exp(z[k] - zmax);
-      z[k] = e;
-      sum += e;
-    }
-    loss += Math.log(sum) + zmax - zy;
-    const inv = 1 / sum;
-    for (let k = 0; k < K; k++) {
-      const residual = z[k] * inv - (k === y ? 1 : 0); // ∂loss_i/∂z_k = p_k − [k = y]
-      if (residual !== 0) axpyRow(grad, k * d, residual, x, r, d);
-      if (fitIntercept) grad[bo + k] += residual;
-    }
-  }
-  let penalty = 0;
-  for (let j = 0; j < bo; j++) {
-    const w = theta[j];
-    penalty += w * w;
-    grad[j] += invC * w;
-  }
-  const scale = 1 / n;
-  for (let j = 0; j < grad.length; j++) grad[j] *= scale;
-  return (loss + 0.5 * invC * penalty) * scale;
-}
-
-/** out[oo + k] += a · x[xo + k] for k < len (one call per row, so V8 optimises it early). */
-function axpyRow(out: Float64Array, oo: number, a: number, x: Float64Array, xo: number, len: number): void {
-  let k = 0;
-  for (; k + 3 < len; k += 4) {
-    out[oo + k] += a * x[xo + k];
-    out[oo + k + 1] += a * x[xo + k + 1];
-    out[oo + k + 2] += a * x[xo + k + 2];
-    out[oo + k + 3] += a * x[xo + k + 3];
-  }
-  for (; k < len; k++) out[oo + k] += a * x[xo + k];
 }
 
 function checkModelInput(model: LogisticModel, x: FloatArray, n: number, what: string): Float64Array {

@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
+  binomialMeanObjective,
+  type LogisticProblem,
+  multinomialMeanObjective,
+  multinomialScratch,
+} from '../../src/linalg/logistic-objective.ts';
+import {
   fitLogisticRegression,
   type LogisticModel,
   predictClasses,
@@ -196,4 +202,58 @@ test('logistic regression: bad input gives one clear error each', () => {
     () => predictClasses(m, Float64Array.of(1, Number.POSITIVE_INFINITY), 1),
     /predictClasses: x: row 0 contains an infinite value/,
   );
+});
+
+test('logistic objectives: value against a direct sum, gradient against central differences (odd n, K = 2..5)', () => {
+  for (const [n, d, K, fitIntercept] of [
+    [7, 3, 3, true],
+    [9, 4, 4, false],
+    [5, 2, 5, true],
+    [11, 3, 2, true],
+  ] as const) {
+    const { x, y } = blobs(n, d, K, n + K);
+    const p: LogisticProblem = { x, n, d, labels: y, classes: K, invC: 1 / 0.7, fitIntercept };
+    const binary = K === 2;
+    const size = binary ? d + 1 : K * (d + 1);
+    const rng = new Rng(K);
+    const theta = Float64Array.from({ length: size }, () => rng.next() - 0.5);
+    if (!fitIntercept) theta.fill(0, K * d);
+    const grad = new Float64Array(size);
+    const scratch = multinomialScratch(K);
+    const t4 = new Float64Array(4);
+    const f = (th: Float64Array, g: Float64Array) =>
+      binary ? binomialMeanObjective(p, th, g, t4) : multinomialMeanObjective(p, th, g, scratch);
+    const value = f(theta, grad);
+    // the direct objective: softmax cross-entropy of W x + b (binary: W₁ = w/2 = −W₀, b₁ = b/2 = −b₀)
+    let direct = 0;
+    let w2 = 0;
+    const W = (k: number, j: number) => (binary ? (k === 1 ? 0.5 : -0.5) * theta[j] : theta[k * d + j]);
+    const B = (k: number) =>
+      !fitIntercept ? 0 : binary ? (k === 1 ? 0.5 : -0.5) * theta[d] : theta[K * d + k];
+    for (let i = 0; i < n; i++) {
+      const z = Array.from(
+        { length: K },
+        (_, k) =>
+          B(k) + Array.from({ length: d }, (_, j) => W(k, j) * x[i * d + j]).reduce((a, b) => a + b, 0),
+      );
+      const lse = Math.log(z.reduce((a, v) => a + Math.exp(v), 0));
+      direct += lse - z[y[i]];
+    }
+    for (let k = 0; k < K; k++) for (let j = 0; j < d; j++) w2 += W(k, j) ** 2;
+    direct = (direct + (w2 * 0.7 ** -1) / 2) / n;
+    assert.ok(Math.abs(value - direct) < 1e-13, `n=${n} K=${K}: ${value} vs ${direct}`);
+    const h = 1e-6;
+    for (let j = 0; j < size; j++) {
+      if (!fitIntercept && j >= (binary ? d : K * d)) {
+        assert.equal(grad[j], 0);
+        continue;
+      }
+      const plus = theta.slice();
+      const minus = theta.slice();
+      plus[j] += h;
+      minus[j] -= h;
+      const fd = (f(plus, new Float64Array(size)) - f(minus, new Float64Array(size))) / (2 * h);
+      assert.ok(Math.abs(fd - grad[j]) < 1e-8, `n=${n} K=${K} ∂θ${j}: ${grad[j]} vs ${fd}`);
+    }
+  }
 });
