@@ -7,6 +7,9 @@ import type { ModelComponent } from './types.ts';
 
 const RULES: readonly [RegExp, ModelComponent][] = [
   [/^vision_tower\./, 'encoder'],
+  // Qwen2-VL: the merger is its projector, the rest of `visual.` its encoder.
+  [/^visual\.merger\./, 'projector'],
+  [/^visual\./, 'encoder'],
   [/^multi_modal_projector\./, 'projector'],
   [/^language_model\./, 'decoder'],
   [/^(score|classifier)\./, 'head'],
@@ -24,4 +27,15 @@ export function groupByComponent(names: Iterable<string>): Record<ModelComponent
   const groups: Record<ModelComponent, string[]> = { encoder: [], projector: [], decoder: [], head: [] };
   for (const name of names) groups[componentOf(name)].push(name);
   return groups;
+}
+
+/**
+ * The parameter-name prefix of each component of a VLM (LoRA targets are restricted to the components trained
+ * with LoRA by these prefixes): LLaVA's `vision_tower` / `multi_modal_projector` / `language_model`, Qwen2-VL's
+ * `visual.blocks` / `visual.merger` / `model`.
+ */
+export function componentPrefixes(modelType: string): Record<string, string> {
+  if (modelType === 'qwen2_vl')
+    return { encoder: 'visual.blocks', projector: 'visual.merger', decoder: 'model' };
+  return { encoder: 'vision_tower', projector: 'multi_modal_projector', decoder: 'language_model' };
 }

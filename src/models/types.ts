@@ -3,7 +3,8 @@
  * with any of them. Models are graph builders: they declare parameters through a ParamBuilder (Hugging Face
  * names) and return symbolic outputs; compilation and weights are the caller's business.
  */
-import type { Value } from '../engine/ir/graph.ts';
+import type { Graph, Value } from '../engine/ir/graph.ts';
+import type { HostTensor } from '../engine/tensor.ts';
 import type { KvCache } from '../nn/kv-cache.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 
@@ -77,9 +78,48 @@ export interface VlmInputs extends DecoderInputs {
   /**
    * [B·k, C, H, W]: k images per row (row r's are r·k .. r·k+k−1, in placeholder order); their features replace the
    * row's image placeholder tokens in order (rows with fewer images get blank ones, whose features no placeholder
-   * reads). Omit for text-only steps.
+   * reads). With `imageGrids` (Qwen2-VL), instead the patches of every image of the batch, row by row in
+   * placeholder order, as [total patches, C·T·P·P]. Omit for text-only steps.
    */
   pixelValues?: Value | null;
+  /** Qwen2-VL: the (t, h, w) patch grid of each image in `pixelValues`, in the same order. */
+  imageGrids?: readonly ImageGrid[] | null;
+}
+
+/** A Qwen2-VL image's patch grid: frames after temporal patching, patch rows, patch columns. */
+export type ImageGrid = readonly [t: number, h: number, w: number];
+
+/** A Qwen2-VL image after its processor: flattened patches [t·h·w, C·T·P·P] in the processor's order, and the grid. */
+export interface PatchImage {
+  readonly patches: Float32Array;
+  readonly grid: ImageGrid;
+}
+
+/** One preprocessed image: pixels [C, H, W] at the tower's fixed size, or a Qwen2-VL image's patches. */
+export type VlmImage = Float32Array | PatchImage;
+
+/** Per batch row, its images in placeholder order. */
+export type ImageRows = readonly (readonly VlmImage[])[];
+
+/**
+ * How a VLM takes images, so batching code (forward passes, generation, training) need not know the model: how
+ * many placeholder tokens an image fills (LLaVA: a constant; Qwen2-VL: its merged patches, which depend on its
+ * size), which graph inputs a batch's images need and how to feed them.
+ */
+export interface VlmImageInputs {
+  /** Placeholder tokens one image fills; a TlabError starting with `where` for an image this model cannot take. */
+  tokens(image: VlmImage, where: string): number;
+  /** What of the batch's images shapes the graph (programs are compiled per signature); '' for no images. */
+  signature(rows: ImageRows): string;
+  /** Declares the image inputs for a batch like `rows` and returns the VlmInputs fields to pass to forward. */
+  declare(graph: Graph, rows: ImageRows): Pick<VlmInputs, 'pixelValues' | 'imageGrids'>;
+  /** Host tensors for the inputs `declare` made. */
+  feeds(rows: ImageRows): Record<string, HostTensor>;
+  /**
+   * How many positions fewer than tokens a row's images take (M-RoPE gives an image of t·h·w merged tokens only
+   * max(t, h, w) positions; 0 for LLaVA): decoding after them continues at token index − this shift.
+   */
+  positionShift(images: readonly VlmImage[]): number;
 }
 
 export interface VlmOutputs extends DecoderOutputs {
@@ -88,15 +128,19 @@ export interface VlmOutputs extends DecoderOutputs {
 }
 
 /**
- * A LLaVA-style vision-language model: vision encoder → projector → decoder, image features spliced into the
- * token embeddings at image placeholder tokens. It is a DecoderLm, so text generation drives it the same way.
+ * A vision-language model: vision encoder → projector → decoder, image features spliced into the token
+ * embeddings at image placeholder tokens (LLaVA-style, and Qwen2-VL). It is a DecoderLm, so text generation drives
+ * it the same way. `encoder`, `imageTokens` and `imageFeatures` describe the fixed-size path (pixels [C, H, W] at
+ * `encoder.imageSize`); `imageInputs` covers every path, including Qwen2-VL's images of any size.
  */
 export interface Vlm extends DecoderLm {
   readonly encoder: VisionEncoder;
   readonly decoder: DecoderLm;
   readonly imageTokenId: number;
-  /** Placeholder tokens per image (= patch features after the select strategy). */
+  /** Placeholder tokens per fixed-size image (= patch features after the select strategy, or merged patches). */
   readonly imageTokens: number;
+  /** How batches of images reach the model (the fixed-size path, or Qwen2-VL's native resolution). */
+  readonly imageInputs: VlmImageInputs;
   forward(pb: ParamBuilder, inputs: VlmInputs): VlmOutputs;
   backbone(pb: ParamBuilder, inputs: VlmInputs): DecoderBackboneOutputs;
   /** Projected image features [B, imageTokens, D_text]. */

@@ -5,7 +5,7 @@
  * token per feature, as LLaVA's processor expands `<image>` into image_seq_length tokens → decoder (GPT-2 or
  * Llama/Qwen2). Parameters: `vision_tower.*`, `multi_modal_projector.linear_{1,2}.*`, `language_model.*`.
  */
-import type { Value } from '../engine/ir/graph.ts';
+import type { Graph, Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import type { HostTensor } from '../engine/tensor.ts';
 import { linear } from '../nn/layers.ts';
@@ -14,7 +14,15 @@ import { TlabError } from '../util/errors.ts';
 import { type ClipVisionConfig, clipVisionModel } from './clip-vision.ts';
 import { activation, type Gpt2Config, gpt2Model } from './gpt2.ts';
 import { type LlamaConfig, llamaModel } from './llama.ts';
-import type { DecoderLm, VisionEncoder, Vlm, VlmInputs } from './types.ts';
+import type {
+  DecoderLm,
+  ImageRows,
+  VisionEncoder,
+  Vlm,
+  VlmImage,
+  VlmImageInputs,
+  VlmInputs,
+} from './types.ts';
 import { type VitConfig, vitModel } from './vit.ts';
 
 export const PROJECTOR_TYPES = ['linear', 'mlp2x_gelu'] as const;
@@ -150,6 +158,7 @@ export function llavaModel(config: LlavaConfig): Vlm {
     decoder,
     imageTokenId,
     imageTokens,
+    imageInputs: fixedSizeImageInputs(encoder, imageTokens),
     imageFeatures,
     forward(pb, inputs) {
       const { features, inputs: di } = decoderInputs(pb, inputs);
@@ -215,16 +224,73 @@ export function checkImagePlaceholders(
   }
 }
 
-/** Expands every placeholder token into `imageTokens` copies, as LLaVA's processor does with `<image>`. */
+/**
+ * Expands every placeholder token into copies, one per image feature, as LLaVA's processor does with `<image>`
+ * and Qwen2-VL's with `<|image_pad|>`: `imageTokens` copies each, or the k-th placeholder into `imageTokens[k]`
+ * (images whose token counts differ, e.g. from VlmImageInputs.tokens).
+ */
 export function expandImagePlaceholders(
   ids: readonly number[],
   imageTokenId: number,
-  imageTokens: number,
+  imageTokens: number | readonly number[],
 ): number[] {
   const out: number[] = [];
+  let k = 0;
   for (const id of ids) {
-    if (id === imageTokenId) for (let i = 0; i < imageTokens; i++) out.push(id);
-    else out.push(id);
+    if (id !== imageTokenId) {
+      out.push(id);
+      continue;
+    }
+    const n = typeof imageTokens === 'number' ? imageTokens : imageTokens[k];
+    if (n === undefined)
+      throw new TlabError(
+        `image placeholder ${k + 1} (id ${imageTokenId}) has no image: ${(imageTokens as readonly number[]).length} token count(s) given`,
+      );
+    for (let i = 0; i < n; i++) out.push(id);
+    k++;
   }
+  if (typeof imageTokens !== 'number' && k !== imageTokens.length)
+    throw new TlabError(
+      `${imageTokens.length} images for ${k} image placeholder token(s) (id ${imageTokenId}); give one image per placeholder`,
+    );
   return out;
+}
+
+/**
+ * The fixed-size image path: an image is pixels [C, S, S] (S = the encoder's image size) filling `imageTokens`
+ * placeholders; a batch is pixel_values [B·k, C, S, S] with k the most images any row has (blank images where a
+ * row has fewer; no placeholder reads their features). `shift` is the position shift per image (0 for LLaVA).
+ */
+export function fixedSizeImageInputs(encoder: VisionEncoder, imageTokens: number, shift = 0): VlmImageInputs {
+  const { numChannels: c, imageSize: s } = encoder;
+  const perRow = (rows: ImageRows) => Math.max(0, ...rows.map((r) => r.length));
+  return {
+    tokens(image: VlmImage, where: string): number {
+      if (!(image instanceof Float32Array))
+        throw new TlabError(
+          `${where}: image patches with a grid (a Qwen2-VL processor's output) given; this model takes pixels ${c}x${s}x${s}`,
+        );
+      if (image.length !== c * s * s)
+        throw new TlabError(`${where}: ${image.length} values; the vision tower takes ${c}x${s}x${s}`);
+      return imageTokens;
+    },
+    signature: (rows) => (perRow(rows) ? `i${perRow(rows)}` : ''),
+    declare: (graph: Graph, rows) => ({
+      pixelValues: graph.input('pixel_values', 'float32', [rows.length * perRow(rows), c, s, s]),
+    }),
+    feeds(rows) {
+      const k = perRow(rows);
+      const n = c * s * s;
+      const data = new Float32Array(rows.length * k * n);
+      rows.forEach((row, r) => {
+        row.forEach((image, i) => {
+          if (!(image instanceof Float32Array) || image.length !== n)
+            throw new TlabError(`row ${r} image ${i}: expected pixels ${c}x${s}x${s}`);
+          data.set(image, (r * k + i) * n);
+        });
+      });
+      return { pixel_values: { dtype: 'float32', shape: [rows.length * k, c, s, s], data } };
+    },
+    positionShift: (images) => images.length * shift,
+  };
 }

@@ -131,6 +131,12 @@ describe('config.json', () => {
     throwsNaming(
       () => parseHfConfig({ model_type: 'qwen2_vl' }, 'v.json'),
       'v.json',
+      'vocab_size',
+      'missing',
+    );
+    throwsNaming(
+      () => parseHfConfig({ model_type: 'qwen2_vl_text' }, 'v.json'),
+      'v.json',
       'model_type',
       'not supported',
     );

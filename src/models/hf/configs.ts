@@ -13,8 +13,10 @@ import { describeJson, isJsonObject, type JsonObject } from '../../util/json-fil
 import type { ClipVisionConfig } from '../clip-vision.ts';
 import type { Gpt2Config } from '../gpt2.ts';
 import type { LlamaConfig } from '../llama.ts';
+import type { Qwen2VlConfig } from '../qwen2-vl.ts';
 import type { VitConfig } from '../vit.ts';
 import { type LlavaConfig, PROJECTOR_TYPES } from '../vlm.ts';
+import { parseQwen2VlConfig } from './qwen2-vl-config.ts';
 
 /** Fields every config may carry (PretrainedConfig). */
 export interface CommonConfigFields {
@@ -33,15 +35,31 @@ export interface ClipConfig {
   vision_config: ClipVisionConfig;
 }
 
-export type HfConfig = (Gpt2Config | LlamaConfig | VitConfig | ClipVisionConfig | ClipConfig | LlavaConfig) &
+export type HfConfig = (
+  | Gpt2Config
+  | LlamaConfig
+  | VitConfig
+  | ClipVisionConfig
+  | ClipConfig
+  | LlavaConfig
+  | Qwen2VlConfig
+) &
   CommonConfigFields;
 
-export const MODEL_TYPES = ['gpt2', 'llama', 'qwen2', 'vit', 'clip_vision_model', 'clip', 'llava'] as const;
+export const MODEL_TYPES = [
+  'gpt2',
+  'llama',
+  'qwen2',
+  'vit',
+  'clip_vision_model',
+  'clip',
+  'llava',
+  'qwen2_vl',
+] as const;
 export type ModelType = (typeof MODEL_TYPES)[number];
 
 const NOT_SUPPORTED: Record<string, string> = {
-  qwen2_vl: 'Qwen2-VL (M-RoPE, Conv3d patches, patch merger) is not implemented; use llava',
-  qwen2_vl_text: 'Qwen2-VL is not implemented; use llava',
+  qwen2_vl_text: 'it is the text half of a qwen2_vl config; load the folder whose model_type is qwen2_vl',
   mistral: 'mistral (sliding-window Llama) is not implemented',
 };
 

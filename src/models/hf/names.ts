@@ -35,6 +35,8 @@ function textTied(config: HfConfig): boolean {
     return config.tie_word_embeddings === true;
   if (config.model_type === 'llava')
     return config.tie_word_embeddings === true || textTied(config.text_config as HfConfig);
+  if (config.model_type === 'qwen2_vl')
+    return config.tie_word_embeddings === true || config.text_config.tie_word_embeddings === true;
   return false;
 }
 
@@ -109,6 +111,19 @@ export function nameRules(kind: ModelKind, config: HfConfig): NameRules {
           ['lm_head.', 'language_model.lm_head.'],
         ],
         ignore: [GPT2_BUFFERS, ROTARY_BUFFER, VIT_POOLER, ...CLIP_EXTRAS.slice(0, 1), ...tied],
+      };
+    case 'qwen2_vl':
+      return {
+        // The hub checkpoints' layout (visual.*, model.*, lm_head), which transformers ≥ 4.52 also writes back.
+        save: [['', '']],
+        load: [
+          ['model.visual.', 'visual.'],
+          ['model.language_model.', 'model.'],
+          ['visual.', 'visual.'],
+          ['model.', 'model.'],
+          ['lm_head.', 'lm_head.'],
+        ],
+        ignore: [ROTARY_BUFFER, ...tied],
       };
   }
 }

@@ -9,6 +9,7 @@ import { clipVisionModel } from '../clip-vision.ts';
 import { gpt2Model } from '../gpt2.ts';
 import { imageClassifier, sequenceClassifier } from '../heads.ts';
 import { llamaModel } from '../llama.ts';
+import { type Qwen2VlConfig, qwen2VlModel } from '../qwen2-vl.ts';
 import type {
   DecoderLm,
   ImageClassifier,
@@ -41,6 +42,7 @@ export const ARCHITECTURES: Record<ModelType, Partial<Record<ModelKind, string>>
   },
   clip: { 'vision-encoder': 'CLIPVisionModel', 'image-classifier': 'CLIPForImageClassification' },
   llava: { vlm: 'LlavaForConditionalGeneration' },
+  qwen2_vl: { vlm: 'Qwen2VLForConditionalGeneration' },
 };
 
 export function kindsOf(type: ModelType): ModelKind[] {
@@ -94,6 +96,7 @@ export function buildModel(config: HfConfig, kind: ModelKind, options: BuildOpti
     };
   }
   if (config.model_type === 'llava') return { kind: 'vlm', model: llavaModel(config as LlavaConfig) };
+  if (config.model_type === 'qwen2_vl') return { kind: 'vlm', model: qwen2VlModel(config as Qwen2VlConfig) };
   const vision = visionConfigOf(config)!;
   const encoder = vision.model_type === 'vit' ? vitModel(vision) : clipVisionModel(vision);
   if (kind === 'vision-encoder') return { kind, model: encoder };
