@@ -259,9 +259,18 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
       const r = await step.run(store, feeds, state.step);
       stepSeconds += (performance.now() - t0) / 1000;
       if (!r.committed) {
-        const bad = r.losses.findIndex((l, i) => !Number.isFinite(l) || !Number.isFinite(r.gradNorms[i]));
+        const i = Math.max(
+          0,
+          r.losses.findIndex(
+            (l, j) => !Number.isFinite(l) || !Number.isFinite(r.gradNorms[j]) || r.nonFinite[j] > 0,
+          ),
+        );
+        const finite = Number.isFinite(r.losses[i]) && Number.isFinite(r.gradNorms[i]);
+        const what = finite
+          ? `the update made ${r.nonFinite[i]} weight or optimizer value(s) non-finite (loss ${r.losses[i]}, gradient norm ${r.gradNorms[i]}: the learning rate is too large)`
+          : `loss ${r.losses[i]}, gradient norm ${r.gradNorms[i]}`;
         throw new TlabError(
-          `step ${state.step + Math.max(bad, 0) + 1}: loss ${r.losses[Math.max(bad, 0)]}, gradient norm ${r.gradNorms[Math.max(bad, 0)]}; training stopped before applying it`,
+          `step ${state.step + i + 1}: ${what}; training stopped before applying it`,
           savedPath ? `the last good checkpoint is ${savedPath}` : 'no checkpoint was written yet',
         );
       }

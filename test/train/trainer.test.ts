@@ -94,7 +94,7 @@ describe('trainer', () => {
       (e: Error) => {
         assert.match(
           e.message,
-          /^step \d+: loss (NaN|Infinity|-Infinity), gradient norm .*; training stopped before applying it$/,
+          /^step \d+: (loss (NaN|Infinity|-Infinity), gradient norm .*|the update made \d+ weight or optimizer value\(s\) non-finite .*); training stopped before applying it$/,
         );
         assert.match((e as Error & { details: string }).details, /the last good checkpoint is .*step-\d+/);
         return true;

@@ -69,8 +69,13 @@ export interface StepFeed {
 export interface StepResult {
   losses: number[];
   gradNorms: number[];
+  /** Per step: how many updated parameter and optimizer-state values are not finite (computed in the graph). */
+  nonFinite: number[];
   metrics: Record<string, number[]>;
-  /** False when a loss or gradient norm was not finite: the store was left as it was before the run. */
+  /**
+   * False when a loss or gradient norm was not finite, or an update overflowed a parameter or optimizer state
+   * (finite gradients with a learning rate too large): the store was left as it was before the run.
+   */
   committed: boolean;
 }
 
@@ -125,7 +130,11 @@ interface UpdateGraph {
   stateTypes: Map<string, TensorType>;
 }
 
-/** Appends norm, clipping and the optimizer update of every parameter; outputs `grad_norm` and `new.*`. */
+/**
+ * Appends norm, clipping and the optimizer update of every parameter; outputs `grad_norm`, `new.*` and
+ * `nonfinite` (the count of non-finite values in the new parameters and state: the loss and the gradient norm
+ * come from the weights before the update, so they cannot tell that an update overflowed).
+ */
 function appendUpdates(
   graph: Graph,
   params: readonly Value[],
@@ -165,6 +174,13 @@ function appendUpdates(
       outputs[`new.${stateList[j]}`] = v;
     });
   });
+  let bad: Value | null = null;
+  for (const [name, v] of Object.entries(outputs)) {
+    if (!name.startsWith('new.')) continue;
+    const count = T.reduceSum(T.cast(T.logicalOr(T.isNan(v), T.isInfinite(v)), floatType));
+    bad = bad ? T.add(bad, count) : count;
+  }
+  outputs.nonfinite = bad!;
   return { outputs, stateNames: names, stateTypes: types };
 }
 
@@ -286,13 +302,13 @@ abstract class StepperBase implements Stepper {
     }
   }
 
-  /** Moves the run's new parameters and state into the store, unless a loss or norm is not finite. */
+  /** Moves the run's new parameters and state into the store, unless a loss, norm or updated value is not finite. */
   protected commit(
     store: ParameterStore,
     result: StepResult,
     fetch: (name: string) => HostTensor,
   ): StepResult {
-    if (allFinite(result.losses) && allFinite(result.gradNorms)) {
+    if (allFinite(result.losses) && allFinite(result.gradNorms) && result.nonFinite.every((n) => n === 0)) {
       for (const name of [...this.paramNames, ...this.stateNames]) store.set(name, fetch(`new.${name}`));
       result.committed = true;
     }
@@ -344,7 +360,8 @@ export class TrainStep extends StepperBase {
 
   /**
    * Runs up to stepsPerRun optimizer steps. `stepsDone` is the number of updates applied before (for bias
-   * correction). The store receives the new parameters and state only if every loss and gradient norm is finite.
+   * correction). The store receives the new parameters and state only if every loss, gradient norm and updated
+   * value is finite.
    */
   async run(store: ParameterStore, steps: readonly StepFeed[], stepsDone: number): Promise<StepResult> {
     if (steps.length === 0 || steps.length > this.stepsPerRun) {
@@ -391,6 +408,7 @@ export class TrainStep extends StepperBase {
     const result: StepResult = {
       losses: values('loss'),
       gradNorms: values('grad_norm'),
+      nonFinite: values('nonfinite'),
       metrics: {},
       committed: false,
     };
@@ -522,6 +540,7 @@ class AccumulatingTrainStep extends StepperBase {
     const result: StepResult = {
       losses: [loss],
       gradNorms: [gradNorm],
+      nonFinite: [Number(out.nonfinite.data[0])],
       metrics: Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, [v]])),
       committed: false,
     };
