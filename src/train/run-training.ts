@@ -4,7 +4,6 @@
  *   <out>/checkpoints/<name>/   resumable state      <out>/logs/<name>/   metrics.jsonl, TensorBoard, loss.png
  *   <out>/models/<name>/        config.json, model.safetensors, tokenizer files
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +31,7 @@ import type { TrainConfig } from './config.ts';
 import { chatExample, expandImageTokens } from './examples.ts';
 import { readJsonl } from './logging/jsonl-log.ts';
 import { causalLmObjective } from './objective.ts';
+import { resumeFingerprint } from './resume-fingerprint.ts';
 import type { StrategyConfig } from './strategy.ts';
 import { type TrainResult, train } from './trainer.ts';
 
@@ -65,6 +65,8 @@ export interface RunTrainingOptions {
   resume?: 'auto' | 'never';
   /** Training from scratch only (`tlab pretrain`) or from a model folder only (`tlab finetune`). */
   mode?: 'pretrain' | 'finetune';
+  /** Where checkpoints, logs and the final model go (default <out>/checkpoints|logs|models/<name>). */
+  paths?: { checkpoints: string; logs: string; model: string };
 }
 
 function messageTexts(examples: readonly TaskExample[]): string[] {
@@ -307,21 +309,14 @@ export async function runTraining(
         images,
       })
     : null;
-  const fingerprint = createHash('sha256')
-    .update(
-      JSON.stringify({
-        modelConfig: prepared.loaded.config,
-        from: config.model.from ?? null,
-        strategy: config.strategy,
-        data: { ...config.data, manifest: task.manifest.splits },
-        vocab: tokenizer.vocabSize,
-        batch: [t.batch_size, micro],
-        optimizer: [t.optimizer, t.betas, t.eps, t.momentum],
-        seed: config.seed,
-      }),
-    )
-    .digest('hex');
-  const runDirs = {
+  const { fingerprint, settings } = resumeFingerprint({
+    config,
+    dataSplits: task.manifest.splits,
+    tokenizer,
+    startWeights: prepared.weights,
+    modelConfig: prepared.loaded.config,
+  });
+  const runDirs = options.paths ?? {
     checkpoints: join(config.out, 'checkpoints', config.name),
     logs: join(config.out, 'logs', config.name),
     model: join(config.out, 'models', config.name),
@@ -366,6 +361,7 @@ export async function runTraining(
     keepCheckpoints: t.keep_checkpoints,
     seed: config.seed,
     fingerprint,
+    settings,
     resume: options.resume,
     stopAfter: options.stopAfter,
     quiet: options.quiet,
