@@ -9,7 +9,7 @@ import type { Graph, Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import type { SessionConfig } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import type { DecoderLm, Vlm } from '../models/types.ts';
+import type { DecoderLm, ImageRows, Vlm, VlmImage } from '../models/types.ts';
 import { countImagePlaceholders, isVlm } from '../models/vlm.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 import { TlabError } from '../util/errors.ts';
@@ -40,10 +40,11 @@ export interface ForwardInput {
   /** Per row, the token each position should predict (as long as its ids row); for `tokenLogprobs`. */
   targets?: readonly (readonly number[])[];
   /**
-   * VLMs: per row, its images' preprocessed pixels [C, H, W] in the order of the row's image placeholder runs;
-   * each image fills `imageTokens` placeholder ids of the row (expanded with expandImagePlaceholders).
+   * VLMs: per row, its preprocessed images (pixels [C, H, W], or Qwen2-VL patches with a grid) in the order of the
+   * row's image placeholder runs; each image fills `vlm.imageInputs.tokens(image)` placeholder ids of the row
+   * (expanded with expandImagePlaceholders).
    */
-  images?: readonly (readonly Float32Array[])[];
+  images?: readonly (readonly VlmImage[])[];
 }
 
 export interface ForwardResult {
@@ -123,7 +124,8 @@ export class ForwardRunner {
       });
     }
     const len = bucketLength(longest, this.lengthStep, maxPos);
-    const imagesPerRow = this.checkImages(input);
+    const images = this.checkImages(input);
+    const imageKey = images ? this.vlm().imageInputs.signature(images) : '';
     const hiddenLayers = this.layerIndices(request.hiddenStates);
     const pooled = [...new Set(request.pooled ?? [])];
     const poolLayers = pooled.length ? this.layerIndices(request.poolLayers ?? [-1]) : [];
@@ -133,10 +135,10 @@ export class ForwardRunner {
       `h${hiddenLayers.join(',')}`,
       `p${pooled.join(',')}@${poolLayers.join(',')}`,
       request.tokenLogprobs ? 't' : '',
-      imagesPerRow ? `i${imagesPerRow}` : '',
+      imageKey,
     ].join('|');
     const program = await this.programs.get(`forward:${b}x${len}:${signature}`, (graph, pb) =>
-      this.build(graph, pb, b, len, { ...request, hiddenLayers, pooled, poolLayers, imagesPerRow }),
+      this.build(graph, pb, b, len, { ...request, hiddenLayers, pooled, poolLayers, images }),
     );
 
     const ids = new BigInt64Array(b * len).fill(BigInt(this.padId));
@@ -151,7 +153,7 @@ export class ForwardRunner {
       ids: { dtype: 'int64', shape: [b, len], data: ids },
       attention_mask: { dtype: 'int64', shape: [b, len], data: mask },
     };
-    if (imagesPerRow) feeds.pixel_values = this.pixelFeed(input.images!, imagesPerRow);
+    if (images) Object.assign(feeds, this.vlm().imageInputs.feeds(images));
     const weightsFor = new Set<Pooling>(pooled);
     if (request.lastLogits) weightsFor.add('last');
     for (const mode of weightsFor) feeds[`pool.${mode}`] = poolWeights(mode, lengths, len);
@@ -197,7 +199,7 @@ export class ForwardRunner {
       layers?: readonly number[];
       batchSize?: number;
       /** VLMs: each sequence's images (see ForwardInput.images). */
-      images?: readonly (readonly Float32Array[])[];
+      images?: readonly (readonly VlmImage[])[];
       onProgress?: (done: number, total: number) => void;
     } = {},
   ): Promise<Map<Pooling, Map<number, HostTensor>>> {
@@ -238,45 +240,27 @@ export class ForwardRunner {
   }
 
   /**
-   * Checks the rows' images against their placeholders and returns the images per row of the batch's pixel input
-   * (the most any row has; 0 when no row has an image).
+   * Checks the rows' images against their placeholders (each image fills the token count the model gives it) and
+   * returns the rows' images, or null when no row has one.
    */
-  private checkImages(input: ForwardInput): number {
-    if (!input.images) return 0;
+  private checkImages(input: ForwardInput): ImageRows | null {
+    if (!input.images) return null;
     const b = input.ids.length;
     if (input.images.length !== b)
       throw new TlabError(`forward: ${input.images.length} image lists for ${b} rows`);
-    const k = Math.max(0, ...input.images.map((r) => r.length));
-    if (k === 0) return 0;
+    if (!input.images.some((r) => r.length > 0)) return null;
     const vlm = this.vlm();
-    const { numChannels: c, imageSize: size } = vlm.encoder;
     input.images.forEach((row, r) => {
       const placeholders = countImagePlaceholders(input.ids[r], vlm.imageTokenId);
-      if (placeholders !== row.length * vlm.imageTokens)
+      const tokens = row.map((image, i) => vlm.imageInputs.tokens(image, `forward: row ${r} image ${i}`));
+      const need = tokens.reduce((s, n) => s + n, 0);
+      if (placeholders !== need)
         throw new TlabError(
-          `forward: row ${r} has ${row.length} image(s) and ${placeholders} image placeholder tokens; each image fills ${vlm.imageTokens}`,
+          `forward: row ${r} has ${row.length} image(s) filling ${need} placeholder tokens (${tokens.join(' + ') || '0'}) and ${placeholders} image placeholder tokens (id ${vlm.imageTokenId})`,
+          'expand each image placeholder with expandImagePlaceholders() and the image token counts',
         );
-      row.forEach((pixels, i) => {
-        if (pixels.length !== c * size * size)
-          throw new TlabError(
-            `forward: row ${r} image ${i} has ${pixels.length} values; the vision tower takes ${c}x${size}x${size}`,
-          );
-      });
     });
-    return k;
-  }
-
-  /** [B·k, C, H, W] pixels: row r's images at r·k.., blank (zero) where a row has fewer than k. */
-  private pixelFeed(images: readonly (readonly Float32Array[])[], k: number): HostTensor {
-    const { numChannels: c, imageSize: size } = this.vlm().encoder;
-    const n = c * size * size;
-    const data = new Float32Array(images.length * k * n);
-    images.forEach((row, r) => {
-      row.forEach((pixels, i) => {
-        data.set(pixels, (r * k + i) * n);
-      });
-    });
-    return { dtype: 'float32', shape: [images.length * k, c, size, size], data };
+    return input.images;
   }
 
   private build(
@@ -288,17 +272,15 @@ export class ForwardRunner {
       hiddenLayers: number[];
       pooled: Pooling[];
       poolLayers: number[];
-      imagesPerRow: number;
+      images: ImageRows | null;
     },
   ): Record<string, Value> {
     const ids = graph.input('ids', 'int64', [b, len]);
     const attentionMask = graph.input('attention_mask', 'int64', [b, len]);
     let out: ReturnType<DecoderLm['forward']>;
-    if (request.imagesPerRow) {
+    if (request.images) {
       const vlm = this.vlm();
-      const { numChannels: c, imageSize: size } = vlm.encoder;
-      const pixelValues = graph.input('pixel_values', 'float32', [b * request.imagesPerRow, c, size, size]);
-      out = vlm.forward(pb, { ids, attentionMask, pixelValues });
+      out = vlm.forward(pb, { ids, attentionMask, ...vlm.imageInputs.declare(graph, request.images) });
     } else out = this.model.forward(pb, { ids, attentionMask });
     const v = this.model.vocabSize;
     const d = this.model.hiddenSize;

@@ -14,7 +14,7 @@ import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import type { SessionConfig } from '../engine/runtime/session.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import type { DecoderLm } from '../models/types.ts';
+import type { DecoderLm, ImageRows, VlmImage } from '../models/types.ts';
 import { countImagePlaceholders, expandImagePlaceholders, isVlm } from '../models/vlm.ts';
 import { KvCache } from '../nn/kv-cache.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
@@ -31,8 +31,8 @@ export type Prompt = string | readonly number[] | PromptInput;
 export interface PromptInput {
   /** Token ids with one image placeholder token per image (as chat templates render `<image>`); expanded here. */
   ids: readonly number[];
-  /** Preprocessed pixels [C, H, W] of each image, in placeholder order. */
-  images?: readonly Float32Array[];
+  /** Each image preprocessed (pixels [C, H, W], or Qwen2-VL patches with a grid), in placeholder order. */
+  images?: readonly VlmImage[];
   /** This prompt's own sampling stream, whatever it is batched with. */
   seed?: number;
   maxNewTokens?: number;
@@ -96,7 +96,7 @@ interface Row {
   index: number;
   /** Ids with image placeholders expanded. */
   prompt: readonly number[];
-  images: readonly Float32Array[];
+  images: readonly VlmImage[];
   maxNew: number;
   stop: readonly string[];
   /** Token budget: maxNewTokens, cut where the context (or the batch's cache) runs out. */
@@ -202,7 +202,7 @@ export class Generator {
     settings: Settings,
   ): {
     ids: readonly number[];
-    images: readonly Float32Array[];
+    images: readonly VlmImage[];
     seed: number | undefined;
     maxNew: number;
     stop: readonly string[];
@@ -227,7 +227,11 @@ export class Generator {
         throw new TlabError(
           `prompt ${i}: ${images.length} image(s) for ${placeholders} image placeholder token(s) (id ${vlm.imageTokenId}); give one image per placeholder`,
         );
-      ids = expandImagePlaceholders(ids, vlm.imageTokenId, vlm.imageTokens);
+      ids = expandImagePlaceholders(
+        ids,
+        vlm.imageTokenId,
+        images.map((image, k) => vlm.imageInputs.tokens(image, `prompt ${i}: image ${k}`)),
+      );
     }
     this.checkIds(ids, i);
     return {
@@ -334,6 +338,10 @@ export class Generator {
     const { numLayers, numKvHeads: h, headDim: d } = this.model;
     const b = rows.length;
     const pads = rows.map((r) => p - r.prompt.length);
+    // Positions after a row's images: Qwen2-VL's M-RoPE gives an image fewer positions than tokens.
+    const shifts = rows.map((r) =>
+      r.images.length ? this.runner.vlm().imageInputs.positionShift(r.images) : 0,
+    );
     const caches = new Map<string, HostTensor>();
     for (let l = 0; l < numLayers; l++)
       for (const kind of ['key', 'value'])
@@ -377,10 +385,10 @@ export class Generator {
       }
     });
     const slots = BigInt64Array.from({ length: p }, (_, t) => BigInt(t));
-    const imagesPerRow = Math.max(...rows.map((r) => r.images.length));
-    const prefill = await this.stepProgram(b, p, s, imagesPerRow);
+    const images = rows.some((r) => r.images.length) ? rows.map((r) => r.images) : null;
+    const prefill = await this.stepProgram(b, p, s, images);
     const prefillFeeds = feeds(ids, positions, slots);
-    if (imagesPerRow) prefillFeeds.pixel_values = this.pixelFeed(rows, imagesPerRow);
+    if (images) Object.assign(prefillFeeds, this.runner.vlm().imageInputs.feeds(images));
     let out = await prefill.run(prefillFeeds);
     write(out, 0, p);
 
@@ -391,7 +399,7 @@ export class Generator {
       const pos = new BigInt64Array(b);
       rows.forEach((r, i) => {
         next[i] = BigInt(r.finish ? this.padId : r.tokens[r.tokens.length - 1]);
-        pos[i] = BigInt(slot - pads[i]);
+        pos[i] = BigInt(slot - pads[i] - shifts[i]);
         cacheMask[i * s + slot] = 1n;
       });
       out = await decode.run(feeds(next, pos, BigInt64Array.of(BigInt(slot))));
@@ -399,30 +407,14 @@ export class Generator {
     }
   }
 
-  /** [B·k, C, H, W] pixels of the rows' images (blank where a row has fewer than k). */
-  private pixelFeed(rows: readonly Row[], k: number): HostTensor {
-    const { numChannels: c, imageSize: size } = this.runner.vlm().encoder;
-    const n = c * size * size;
-    const data = new Float32Array(rows.length * k * n);
-    rows.forEach((row, r) => {
-      row.images.forEach((pixels, i) => {
-        if (pixels.length !== n)
-          throw new TlabError(
-            `prompt ${row.index}: image ${i} has ${pixels.length} values; the vision tower takes ${c}x${size}x${size}`,
-          );
-        data.set(pixels, (r * k + i) * n);
-      });
-    });
-    return { dtype: 'float32', shape: [rows.length * k, c, size, size], data };
-  }
-
   /**
-   * Prefill (t = P, with k images per row when k > 0) or decode (t = 1) program: next-token logits [B, V] and the
+   * Prefill (t = P, with the rows' images when given) or decode (t = 1) program: next-token logits [B, V] and the
    * new keys/values.
    */
-  private stepProgram(b: number, t: number, s: number, k = 0) {
+  private stepProgram(b: number, t: number, s: number, images: ImageRows | null = null) {
     const m = this.model;
-    const key = `${t === 1 ? 'decode' : 'prefill'}:${b}x${t}:${s}${k ? `:i${k}` : ''}`;
+    const imageKey = images ? this.runner.vlm().imageInputs.signature(images) : '';
+    const key = `${t === 1 ? 'decode' : 'prefill'}:${b}x${t}:${s}${imageKey ? `:${imageKey}` : ''}`;
     return this.runner.programs.get(key, (graph, pb) => {
       const cache = new KvCache(graph, {
         layers: m.numLayers,
@@ -436,11 +428,9 @@ export class Generator {
       });
       const ids = graph.input('ids', 'int64', [b, t]);
       let logits: Value;
-      if (k) {
+      if (images) {
         const vlm = this.runner.vlm();
-        const { numChannels: c, imageSize: size } = vlm.encoder;
-        const pixelValues = graph.input('pixel_values', 'float32', [b * k, c, size, size]);
-        logits = vlm.forward(pb, { ids, cache, pixelValues }).logits;
+        logits = vlm.forward(pb, { ids, cache, ...vlm.imageInputs.declare(graph, images) }).logits;
       } else logits = m.forward(pb, { ids, cache }).logits;
       const last = t === 1 ? logits : T.slice(logits, [1], [t - 1], [t]);
       return { next_logits: T.reshape(last, [b, m.vocabSize]), ...cache.newEntries() };

@@ -271,7 +271,7 @@ export function fixedSizeImageInputs(encoder: VisionEncoder, imageTokens: number
           `${where}: image patches with a grid (a Qwen2-VL processor's output) given; this model takes pixels ${c}x${s}x${s}`,
         );
       if (image.length !== c * s * s)
-        throw new TlabError(`${where}: ${image.length} values; the vision tower takes ${c}x${s}x${s}`);
+        throw new TlabError(`${where} has ${image.length} values; the vision tower takes ${c}x${s}x${s}`);
       return imageTokens;
     },
     signature: (rows) => (perRow(rows) ? `i${perRow(rows)}` : ''),

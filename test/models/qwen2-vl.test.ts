@@ -13,11 +13,16 @@ import { readSafetensors } from '../../src/engine/io/safetensors.ts';
 import { Graph, type Value } from '../../src/engine/ir/graph.ts';
 import { Program } from '../../src/engine/runtime/session.ts';
 import type { HostTensor } from '../../src/engine/tensor.ts';
+import { ForwardRunner } from '../../src/eval/forward.ts';
+import { Generator } from '../../src/eval/generate.ts';
 import { loadModelFolder } from '../../src/models/hf/model-folder.ts';
 import type { Qwen2VlConfig } from '../../src/models/qwen2-vl.ts';
 import { qwen2VisionDims, qwen2VisionTower } from '../../src/models/qwen2-vl-vision.ts';
 import type { ImageGrid, PatchImage, Vlm } from '../../src/models/types.ts';
+import { expandImagePlaceholders } from '../../src/models/vlm.ts';
 import { ParamBuilder } from '../../src/nn/module.ts';
+import { CharTokenizer } from '../../src/tokenize/simple-tokenizer.ts';
+import { maxRelDiff } from '../engine/helpers.ts';
 import { assertClose, FIXTURES, int64, onesMask } from './helpers.ts';
 
 const CASES = ['one_image', 'two_images', 'text_only'] as const;
@@ -197,6 +202,116 @@ describe('Qwen2-VL parity with the PyTorch reference (1e-4 relative)', () => {
 
   test('report', () => {
     console.log(`qwen2_vl max relative error per case: ${JSON.stringify(errors)}`);
+  });
+});
+
+/** Per row of the reference ids: the prompt with each placeholder run collapsed to one token, and its images. */
+function promptsOf(
+  ref: Map<string, HostTensor>,
+  imageToken: number,
+): { ids: number[]; images: PatchImage[] }[] {
+  const ids = ref.get('ids')!;
+  const [b, t] = ids.shape;
+  const grids = gridsOf(ref);
+  const pixels = ref.get('pixel_values');
+  const dim = pixels ? pixels.shape[1] : 0;
+  let image = 0;
+  let offset = 0;
+  return Array.from({ length: b }, (_, r) => {
+    const row = Array.from((ids.data as BigInt64Array).slice(r * t, (r + 1) * t), Number);
+    const collapsed = row.filter((id, i) => id !== imageToken || row[i - 1] !== imageToken);
+    const images: PatchImage[] = [];
+    for (let k = 0; k < collapsed.filter((id) => id === imageToken).length; k++, image++) {
+      const g = grids[image];
+      const n = g[0] * g[1] * g[2] * dim;
+      images.push({ patches: (pixels!.data as Float32Array).slice(offset, offset + n), grid: g });
+      offset += n;
+    }
+    return { ids: collapsed, images };
+  });
+}
+
+describe('Qwen2-VL generation and batching', () => {
+  const folder = loadModelFolder(join(FIXTURES, 'qwen2_vl'));
+  const vlm = folder.model as Vlm;
+  const tokenizer = CharTokenizer.build({ characters: 'abcdefghijklmnopqrstuvwxyz0123456789 .,!?' });
+
+  test('greedy tokens with the KV cache = full re-forward = the reference, alone and batched', async () => {
+    const generator = new Generator(vlm, folder.weights, tokenizer);
+    try {
+      for (const name of CASES) {
+        const ref = expectedOf('qwen2_vl', name);
+        const greedy = ref.get('greedy')!;
+        const steps = greedy.shape[1];
+        const want = Array.from({ length: greedy.shape[0] }, (_, r) =>
+          Array.from((greedy.data as BigInt64Array).slice(r * steps, (r + 1) * steps), Number),
+        );
+        const prompts = promptsOf(ref, vlm.imageTokenId);
+        const options = { maxNewTokens: steps, stopTokenIds: [] };
+        const cached = await generator.generate(prompts, options);
+        const uncached = await generator.generate(prompts, { ...options, useCache: false });
+        const alone = await Promise.all(prompts.map((p) => generator.generate([p], options)));
+        prompts.forEach((_, r) => {
+          assert.deepEqual(cached[r].tokenIds, want[r], `${name} row ${r}: cached vs reference`);
+          assert.deepEqual(uncached[r].tokenIds, want[r], `${name} row ${r}: re-forward vs reference`);
+          assert.deepEqual(alone[r][0].tokenIds, want[r], `${name} row ${r}: alone vs batched`);
+        });
+      }
+    } finally {
+      await generator.release();
+    }
+  });
+
+  test('the forward runner (right-padded, bucketed) gives the reference logits', async () => {
+    const ref = expectedOf('qwen2_vl', 'two_images');
+    const prompts = promptsOf(ref, vlm.imageTokenId);
+    const ids = prompts.map((p) =>
+      expandImagePlaceholders(
+        p.ids,
+        vlm.imageTokenId,
+        p.images.map((im) => vlm.imageInputs.tokens(im, 'image')),
+      ),
+    );
+    const runner = new ForwardRunner(vlm, folder.weights);
+    try {
+      const out = await runner.run({ ids, images: prompts.map((p) => p.images) }, { logits: true });
+      const [b, t, v] = ref.get('logits')!.shape;
+      const got = out.logits!.data as Float32Array;
+      const want = ref.get('logits')!.data as Float32Array;
+      for (let r = 0; r < b; r++) {
+        const err = maxRelDiff(
+          got.slice(r * out.length * v, r * out.length * v + t * v),
+          want.slice(r * t * v, (r + 1) * t * v),
+        );
+        assert.ok(err < 1e-4, `row ${r}: relative error ${err}`);
+      }
+    } finally {
+      await runner.release();
+    }
+  });
+
+  test('bad input: an image count that does not match the placeholders is one clear error', async () => {
+    const ref = expectedOf('qwen2_vl', 'two_images');
+    const [first] = promptsOf(ref, vlm.imageTokenId);
+    const generator = new Generator(vlm, folder.weights, tokenizer);
+    try {
+      await assert.rejects(
+        generator.generate([{ ids: first.ids, images: first.images.slice(0, 1) }], { maxNewTokens: 1 }),
+        (e: Error) => /^prompt 0: 1 image\(s\) for 2 image placeholder token\(s\) \(id 120\)/.test(e.message),
+      );
+    } finally {
+      await generator.release();
+    }
+    const runner = new ForwardRunner(vlm, folder.weights);
+    try {
+      const ids = expandImagePlaceholders(first.ids, vlm.imageTokenId, [6, 2]);
+      await assert.rejects(
+        runner.run({ ids: [ids.slice(0, -3)], images: [first.images.slice(0, 1)] }, { logits: true }),
+        (e: Error) => /^forward: row 0 has 1 image\(s\) filling 6 placeholder tokens/.test(e.message),
+      );
+    } finally {
+      await runner.release();
+    }
   });
 });
 
