@@ -7,6 +7,7 @@
  * Multiple-choice questions score each choice so and report acc and acc_norm style predictions.
  */
 
+import type { VlmImage } from '../models/types.ts';
 import { countImagePlaceholders, expandImagePlaceholders } from '../models/vlm.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
 import { TlabError } from '../util/errors.ts';
@@ -64,8 +65,8 @@ export function encodePair(
 export interface TokenPair {
   context: readonly number[];
   continuation: readonly number[];
-  /** Preprocessed pixels [C, H, W] of the context's images, in placeholder order. */
-  images?: readonly Float32Array[];
+  /** The context's images preprocessed (pixels [C, H, W], or Qwen2-VL patches with a grid), in placeholder order. */
+  images?: readonly VlmImage[];
 }
 
 /** Log-likelihoods of token-level (context, continuation) pairs, batched longest first. */
@@ -87,7 +88,11 @@ export async function loglikelihoodTokens(
         throw new TlabError(
           `loglikelihood: request ${i} has ${images.length} image(s) for ${placeholders} image placeholder token(s); give one image per placeholder`,
         );
-      context = expandImagePlaceholders(context, vlm.imageTokenId, vlm.imageTokens);
+      context = expandImagePlaceholders(
+        context,
+        vlm.imageTokenId,
+        images.map((image, k) => vlm.imageInputs.tokens(image, `loglikelihood: request ${i} image ${k}`)),
+      );
     }
     // The harness's (context + continuation)[-(window + 1):][:-1]: inputs and next-token targets.
     const all = [...context, ...pair.continuation];

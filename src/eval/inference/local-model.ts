@@ -9,11 +9,15 @@
  */
 import { basename, resolve } from 'node:path';
 import type { PreprocessConfig } from '../../data/images/preprocess.ts';
-import { loadPreprocessorConfig, preprocessImageBytes } from '../../data/images/preprocess.ts';
+import {
+  type ImageProcessor,
+  loadImageProcessor,
+  prepareVlmImage,
+} from '../../data/images/qwen2-vl-processor.ts';
 import type { SessionConfig } from '../../engine/runtime/session.ts';
 import type { HostTensor } from '../../engine/tensor.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
-import type { DecoderLm, Vlm } from '../../models/types.ts';
+import type { DecoderLm, Vlm, VlmImage } from '../../models/types.ts';
 import { countImagePlaceholders, isVlm } from '../../models/vlm.ts';
 import type { TextTokenizer } from '../../tokenize/types.ts';
 import { TlabError } from '../../util/errors.ts';
@@ -93,16 +97,16 @@ export class LocalModel {
   readonly stopIds: readonly number[];
   readonly batchSize: number;
   private readonly roundBatches: boolean;
-  private readonly preprocess: PreprocessConfig | null;
+  private readonly preprocess: ImageProcessor | null;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly pixelCache = new Map<string, Float32Array>();
+  private readonly pixelCache = new Map<string, VlmImage>();
 
   private constructor(
     dir: string,
     model: DecoderLm,
     weights: ReadonlyMap<string, HostTensor>,
     tokenizer: TextTokenizer,
-    preprocess: PreprocessConfig | null,
+    preprocess: ImageProcessor | null,
     options: LocalModelOptions,
   ) {
     this.dir = dir;
@@ -132,11 +136,11 @@ export class LocalModel {
         `${dir}: the folder holds a ${folder.kind} (config.json architectures); inference needs a causal LM or a VLM`,
       );
     if (!folder.tokenizer) throw new TlabError(`${dir}: no tokenizer.json (inference needs the tokenizer)`);
-    let preprocess: PreprocessConfig | null = null;
+    let preprocess: ImageProcessor | null = null;
     if (folder.kind === 'vlm')
       preprocess = folder.preprocessorConfig
-        ? loadPreprocessorConfig(folder.preprocessorConfig)
-        : defaultPreprocessor(folder.model.encoder.imageSize);
+        ? loadImageProcessor(folder.preprocessorConfig)
+        : { kind: 'fixed', config: defaultPreprocessor(folder.model.encoder.imageSize) };
     return new LocalModel(dir, folder.model, folder.weights, folder.tokenizer, preprocess, options);
   }
 
@@ -148,8 +152,8 @@ export class LocalModel {
     tokenizer: TextTokenizer,
     options: LocalModelOptions & { preprocess?: PreprocessConfig } = {},
   ): LocalModel {
-    const preprocess = isVlm(model)
-      ? (options.preprocess ?? defaultPreprocessor(model.encoder.imageSize))
+    const preprocess: ImageProcessor | null = isVlm(model)
+      ? { kind: 'fixed', config: options.preprocess ?? defaultPreprocessor(model.encoder.imageSize) }
       : null;
     return new LocalModel(dir, model, weights, tokenizer, preprocess, options);
   }
@@ -294,7 +298,7 @@ export class LocalModel {
   promptLogprobs(
     rows: readonly (readonly number[])[],
     topK: number,
-    images?: readonly (readonly Float32Array[])[],
+    images?: readonly (readonly VlmImage[])[],
   ): Promise<TokenLogprob[][]> {
     return this.serialised(async () => {
       const runner = this.generator.runner;
@@ -336,11 +340,11 @@ export class LocalModel {
     });
   }
 
-  /** Preprocessed pixels [C, H, W] of each image, for the vision tower (files are cached by path). */
-  async pixels(images: readonly ImageSource[], where: string): Promise<Float32Array[]> {
+  /** Each image preprocessed for the vision tower (pixels [C, H, W] or Qwen2-VL patches; files cached by path). */
+  async pixels(images: readonly ImageSource[], where: string): Promise<VlmImage[]> {
     if (images.length === 0) return [];
     this.checkImageCount(images.length, where);
-    const out: Float32Array[] = [];
+    const out: VlmImage[] = [];
     for (const [i, source] of images.entries()) {
       const key = 'path' in source ? source.path : null;
       const cached = key === null ? undefined : this.pixelCache.get(key);
@@ -358,22 +362,22 @@ export class LocalModel {
     return out;
   }
 
-  private async preprocessImage(source: ImageSource, where: string): Promise<Float32Array> {
+  private async preprocessImage(source: ImageSource, where: string): Promise<VlmImage> {
     const vlm = this.model as Vlm;
-    const { numChannels: c, imageSize: size } = vlm.encoder;
     const { bytes } = await readImageSource(source, where);
-    let t: Awaited<ReturnType<typeof preprocessImageBytes>>;
+    let image: VlmImage;
     try {
-      t = await preprocessImageBytes(bytes, this.preprocess!);
+      image = await prepareVlmImage(bytes, this.preprocess!, where);
     } catch (error) {
-      if (error instanceof TlabError) throw new TlabError(`${where}: ${error.message}`);
+      if (error instanceof TlabError)
+        throw error.message.startsWith(where)
+          ? error
+          : new TlabError(`${where}: ${error.message}`, error.details);
       throw new TlabError(`${where}: cannot decode the image (${(error as Error).message})`);
     }
-    if (t.channels !== c || t.height !== size || t.width !== size)
-      throw new TlabError(
-        `${where}: preprocesses to ${t.channels}x${t.height}x${t.width}; the vision tower takes ${c}x${size}x${size}`,
-      );
-    return t.data;
+    // A processor whose output the tower cannot take (a fixed size that differs from the tower's) is an error here.
+    vlm.imageInputs.tokens(image, `${where}: the preprocessed image`);
+    return image;
   }
 
   async release(): Promise<void> {

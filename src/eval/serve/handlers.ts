@@ -115,10 +115,15 @@ async function generatedLogprobs(
 ): Promise<TokenLogprob[]> {
   if (out.tokenIds.length === 0) return [];
   const { local } = m;
-  const ids = isVlm(local.model)
-    ? expandImagePlaceholders(prompt.ids, local.model.imageTokenId, local.model.imageTokens)
-    : prompt.ids;
   const pixels = await local.pixels(prompt.images, 'messages');
+  const vlm = isVlm(local.model) ? local.model : null;
+  const ids = vlm
+    ? expandImagePlaceholders(
+        prompt.ids,
+        vlm.imageTokenId,
+        pixels.map((image) => vlm.imageInputs.tokens(image, 'messages')),
+      )
+    : prompt.ids;
   const scored = await m.batcher.promptLogprobs([...ids, ...out.tokenIds], topK, pixels);
   return scored.slice(ids.length - 1);
 }

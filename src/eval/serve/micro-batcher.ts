@@ -3,6 +3,7 @@
  * `maxBatch` are waiting) go to the model as one call, which runs items with compatible decoding settings as one
  * batch. While a batch runs, newcomers queue and form the next one, so a busy server batches without waiting.
  */
+import type { VlmImage } from '../../models/types.ts';
 import type { GenerationItem, GenerationOutput, LocalModel, TokenLogprob } from '../inference/local-model.ts';
 
 type Job =
@@ -15,7 +16,7 @@ type Job =
   | {
       kind: 'logprobs';
       ids: readonly number[];
-      images: readonly Float32Array[];
+      images: readonly VlmImage[];
       topK: number;
       resolve: (o: TokenLogprob[]) => void;
       reject: (e: unknown) => void;
@@ -62,7 +63,7 @@ export class MicroBatcher {
   promptLogprobs(
     ids: readonly number[],
     topK: number,
-    images: readonly Float32Array[] = [],
+    images: readonly VlmImage[] = [],
   ): Promise<TokenLogprob[]> {
     return new Promise((resolve, reject) =>
       this.push({ kind: 'logprobs', ids, images, topK, resolve, reject }),
