@@ -7,6 +7,7 @@ import { registerGenerateCommand } from './generate.ts';
 import { registerGeometryCommands } from './geometry.ts';
 import { registerMetricsCommands } from './metrics.ts';
 import { registerQuickstartCommand } from './quickstart.ts';
+import { registerReportCommand } from './report.ts';
 import { registerServeCommand } from './serve.ts';
 import { registerTrainCommands } from './train.ts';
 
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerQuickstartCommand(program);
   registerExportCommand(program);
   registerServeCommand(program);
+  registerReportCommand(program);
 }

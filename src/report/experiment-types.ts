@@ -1,0 +1,100 @@
+/**
+ * The experiment folder's own records as docs/experiment-layout.md defines them: run records
+ * (`runs/<id>/run.json`, schema transferlab-run/1) and the study summary (`summary.json`, transferlab-summary/1).
+ * The report and the dashboard read these; the experiment runner writes them.
+ */
+
+export const RUN_SCHEMA = 'transferlab-run/1';
+export const SUMMARY_SCHEMA = 'transferlab-summary/1';
+
+export const RUN_STAGES = [
+  'data',
+  'tokenizer',
+  'pretrain',
+  'finetune',
+  'eval',
+  'features',
+  'metrics',
+  'geometry',
+  'summary',
+] as const;
+export type RunStage = (typeof RUN_STAGES)[number];
+
+export const RUN_STATES = ['pending', 'running', 'done', 'failed'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export type ParamValue = string | number | boolean | null;
+
+export interface RunRecord {
+  schema: typeof RUN_SCHEMA;
+  /** Content address (16 hex digits). */
+  id: string;
+  stage: RunStage;
+  /** Human-readable name, unique in the plan; also its output folder name. */
+  name: string;
+  /** The hyper-parameters that define the run (flat). */
+  params: Record<string, ParamValue>;
+  config: Record<string, unknown>;
+  deps: string[];
+  /** Paths relative to the experiment folder that the run owns. */
+  outputs: string[];
+  state: RunState;
+  attempts: number;
+  pid?: number;
+  host?: string;
+  heartbeat_at?: string;
+  executor: { kind: 'inline' | 'workers' | 'slurm' | 'external'; job_id?: string; array_index?: number };
+  started_at?: string;
+  finished_at?: string;
+  seconds?: number;
+  /** Headline numbers, e.g. {train_loss, eval_loss, eval_accuracy}. */
+  result?: Record<string, ParamValue>;
+  error?: string;
+  log_tail?: string[];
+}
+
+/** A statistic with its interval (null where there is none). */
+export interface IntervalValue {
+  value: number | null;
+  low: number | null;
+  high: number | null;
+}
+
+export interface EstimatorSummary {
+  kendall_tau: IntervalValue;
+  weighted_tau?: IntervalValue;
+  spearman?: IntervalValue;
+  pearson?: IntervalValue;
+  n_models: number;
+  /** The sample size the correlation was measured at, when the runner says. */
+  n_samples?: number;
+  /** 'informative', or why not (too few models, ties, CI wider than 1). */
+  reliability: string;
+  top1_relative_accuracy?: number | null;
+  predicted_best?: string | null;
+  actual_best?: string | null;
+}
+
+export interface ExperimentSummary {
+  schema: typeof SUMMARY_SCHEMA;
+  experiment: {
+    name: string;
+    created_at?: string;
+    updated_at?: string;
+    /** Counts of runs by stage, then state. */
+    runs?: Record<string, Record<string, number>>;
+  };
+  /** The transfer matrix as in transfer.json's `matrix`. */
+  transfer?: {
+    models: string[];
+    tasks: string[];
+    score: (number | null)[][];
+    delta_vs_base?: (number | null)[][];
+    relative_gain?: (number | null)[][];
+    transfer_index?: (number | null)[][];
+  };
+  /** Per target task, per estimator. */
+  estimators?: Record<string, Record<string, EstimatorSummary>>;
+  best_estimator?: Record<string, { estimator: string; kendall_tau: number | null; informative: boolean }>;
+  notes?: string[];
+}
