@@ -1,34 +1,45 @@
 /**
  * Checkpoints: `<dir>/step-<n>/` holds trainable.safetensors (only the weights that train: adapters alone for
- * LoRA), optimizer.safetensors (moments), and trainer_state.json (step, seed, counters, config fingerprint).
- * A checkpoint is written into a temporary folder and renamed, then `latest` (a one-line file) is replaced
- * atomically, so a crash at any moment leaves the previous checkpoint intact and found.
+ * LoRA), optimizer.safetensors (moments), and trainer_state.json (step, seed, counters, config fingerprint and
+ * the settings it covers). A checkpoint is written into a temporary folder and renamed, then `latest` (a one-line
+ * file) is replaced atomically, so a crash at any moment leaves the previous checkpoint intact and found. Reading
+ * one validates trainer_state.json; the trainer then checks every tensor name and shape (resume is exact or
+ * refused).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { readSafetensors, writeSafetensors } from '../engine/io/safetensors.ts';
 import type { ParameterStore } from '../engine/runtime/param-store.ts';
 import type { HostTensor } from '../engine/tensor.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
+import { zodIssuesError } from '../util/zod-errors.ts';
 
-export interface TrainerState {
-  /** Optimizer steps completed. */
-  step: number;
-  seed: number;
-  /** Fingerprint of the settings that must not change across a resume (model, strategy, data, batch). */
-  fingerprint: string;
-  tokensSeen: number;
-  bestEvalLoss: number | null;
-  /** Wall-clock seconds spent training, summed over sessions. */
-  trainSeconds: number;
-}
+export const TrainerStateSchema = z
+  .object({
+    /** Optimizer steps completed. */
+    step: z.int().min(0),
+    seed: z.int(),
+    /** Hash of the settings that must not change across a resume (config, data, tokenizer, starting weights). */
+    fingerprint: z.string().min(1),
+    /** What the fingerprint covers, readable, so a refused resume can say what changed. */
+    settings: z.record(z.string(), z.unknown()).optional(),
+    tokensSeen: z.number().min(0),
+    bestEvalLoss: z.number().nullable(),
+    /** Wall-clock seconds spent training, summed over sessions. */
+    trainSeconds: z.number().min(0),
+  })
+  .strict();
+
+export type TrainerState = z.infer<typeof TrainerStateSchema>;
 
 export interface LoadedCheckpoint {
   dir: string;
   state: TrainerState;
   params: Map<string, HostTensor>;
-  optimizer: Map<string, HostTensor>;
+  /** Optimizer state; null when the checkpoint has no optimizer.safetensors. */
+  optimizer: Map<string, HostTensor> | null;
 }
 
 const LATEST = 'latest';
@@ -92,16 +103,21 @@ export function loadLatestCheckpoint(root: string): LoadedCheckpoint | null {
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const statePath = join(dir, 'trainer_state.json');
   if (!existsSync(statePath)) throw new TlabError(`${dir}: not a checkpoint (trainer_state.json is missing)`);
-  let state: TrainerState;
+  let raw: unknown;
   try {
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainerState;
+    raw = JSON.parse(readFileSync(statePath, 'utf8'));
   } catch (error) {
     throw new TlabError(`${statePath}: not valid JSON (${(error as Error).message})`);
   }
-  if (!Number.isInteger(state.step) || state.step < 0)
-    throw new TlabError(`${statePath}: step must be a non-negative integer`);
-  const params = readSafetensors(join(dir, 'trainable.safetensors'));
+  const parsed = TrainerStateSchema.safeParse(raw);
+  if (!parsed.success) throw zodIssuesError(statePath, [], parsed.error);
+  const paramsPath = join(dir, 'trainable.safetensors');
+  if (!existsSync(paramsPath))
+    throw new TlabError(
+      `${paramsPath}: missing, so the trained weights of step ${parsed.data.step} are lost`,
+    );
+  const params = readSafetensors(paramsPath);
   const optPath = join(dir, 'optimizer.safetensors');
-  const optimizer = existsSync(optPath) ? readSafetensors(optPath) : new Map<string, HostTensor>();
-  return { dir, state, params, optimizer };
+  const optimizer = existsSync(optPath) ? readSafetensors(optPath) : null;
+  return { dir, state: parsed.data, params, optimizer };
 }

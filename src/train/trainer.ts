@@ -5,6 +5,7 @@
  * periodic evaluation and checkpoints. Everything that varies between steps (batch, dropout key, learning rate)
  * is a function of the seed and the step, so a resumed run continues exactly where the checkpoint left it.
  */
+import { join } from 'node:path';
 import { Graph, type Value } from '../engine/ir/graph.ts';
 import { formatShape, sameShape } from '../engine/ir/shape.ts';
 import { dropoutKey } from '../engine/ops/random.ts';
@@ -12,7 +13,7 @@ import type { OptimizerConfig } from '../engine/optim/optimizers.ts';
 import { lrMultiplier, type ScheduleConfig } from '../engine/optim/schedule.ts';
 import { ParameterStore } from '../engine/runtime/param-store.ts';
 import { Program } from '../engine/runtime/session.ts';
-import { type StepFeed, TrainStep } from '../engine/runtime/train-step.ts';
+import { type StepFeed, type Stepper, TrainStep } from '../engine/runtime/train-step.ts';
 import type { HostTensor } from '../engine/tensor.ts';
 import { mergeLora } from '../nn/lora.ts';
 import { initTensor, ParamBuilder } from '../nn/module.ts';
@@ -61,8 +62,10 @@ export interface TrainerOptions {
   logEvery?: number;
   keepCheckpoints?: number;
   seed: number;
-  /** Settings that must match on resume (model, data, strategy, batch); stored in the checkpoint. */
+  /** Hash of the settings that must match on resume (config, data, tokenizer, starting weights); stored. */
   fingerprint: string;
+  /** What the fingerprint covers, readable: stored too, so a refused resume names what changed. */
+  settings?: Record<string, unknown>;
   /** 'auto' resumes when a checkpoint exists; 'never' starts over (existing checkpoints are an error). */
   resume?: 'auto' | 'never';
   /** Stop after this many steps in this session (tests simulate a crash); the run is not finished. */
@@ -164,11 +167,12 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     step: 0,
     seed: options.seed,
     fingerprint: options.fingerprint,
+    ...(options.settings ? { settings: options.settings } : {}),
     tokensSeen: 0,
     bestEvalLoss: null,
     trainSeconds: 0,
   };
-  if (checkpoint) restore(checkpoint, store, options.fingerprint, state);
+  if (checkpoint) restore(checkpoint, store, step, options, state);
   step.initState(store);
   const resumedFrom = state.step;
 
@@ -319,24 +323,85 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
   };
 }
 
+/** Restores a checkpoint exactly, or refuses: the same settings, and every weight and optimizer tensor present. */
 function restore(
   checkpoint: LoadedCheckpoint,
   store: ParameterStore,
-  fingerprint: string,
+  stepper: Stepper,
+  options: Pick<TrainerOptions, 'fingerprint' | 'settings'>,
   state: TrainerState,
 ): void {
-  if (checkpoint.state.fingerprint !== fingerprint) {
+  const { dir } = checkpoint;
+  if (checkpoint.state.fingerprint !== options.fingerprint) {
+    const changed =
+      checkpoint.state.settings && options.settings
+        ? changedSettings(checkpoint.state.settings, options.settings)
+        : [];
     throw new TlabError(
-      `${checkpoint.dir}: this checkpoint was made with different settings (model, data, strategy or batch); resume with the same config, or start a new run`,
+      `${dir}: this checkpoint was made with other settings${changed.length ? `: ${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ', ...' : ''}` : ' (model, data, tokenizer, strategy or training)'}; resume with the same config, or start a new run (another name or output folder)`,
+      changed.length > 3 ? `changed: ${changed.join(', ')}` : undefined,
     );
   }
-  for (const name of store.names()) {
-    const t = checkpoint.params.get(name);
-    if (!t) throw new TlabError(`${checkpoint.dir}/trainable.safetensors: parameter '${name}' is missing`);
-    store.set(name, t);
+  const want = new Map(
+    [...store.entries()].map(([n, t]) => [n, { dtype: t.dtype, shape: t.shape }] as const),
+  );
+  checkTensors(join(dir, 'trainable.safetensors'), checkpoint.params, want, 'parameter');
+  const optFile = join(dir, 'optimizer.safetensors');
+  if (stepper.stateNames.length > 0 && !checkpoint.optimizer)
+    throw new TlabError(
+      `${optFile}: missing: the optimizer state of step ${checkpoint.state.step} (${stepper.stateNames.length} tensors) is needed to resume exactly`,
+      'restore the file, or start a new run (another name or output folder)',
+    );
+  checkTensors(optFile, checkpoint.optimizer ?? new Map(), stepper.stateTypes, 'optimizer state');
+  for (const [name, t] of checkpoint.params) store.set(name, t);
+  for (const [name, t] of checkpoint.optimizer ?? []) store.set(name, t);
+  Object.assign(state, checkpoint.state, options.settings ? { settings: options.settings } : {});
+}
+
+/** The checkpoint file holds exactly the expected tensors, with their dtypes and shapes. */
+function checkTensors(
+  file: string,
+  got: ReadonlyMap<string, HostTensor>,
+  want: ReadonlyMap<string, { dtype: string; shape: readonly number[] }>,
+  what: string,
+): void {
+  const missing = [...want.keys()].filter((n) => !got.has(n));
+  if (missing.length)
+    throw new TlabError(
+      `${file}: ${what} '${missing[0]}' is missing${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`,
+      `missing: ${validChoices(missing, 8)}`,
+    );
+  const unknown = [...got.keys()].filter((n) => !want.has(n));
+  if (unknown.length)
+    throw new TlabError(
+      `${file}: holds ${what} '${unknown[0]}' that this run does not have${unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : ''}`,
+      `expected: ${validChoices(want.keys(), 8)}`,
+    );
+  for (const [name, type] of want) {
+    const t = got.get(name)!;
+    if (t.dtype !== type.dtype || !sameShape(t.shape, type.shape))
+      throw new TlabError(
+        `${file}: ${what} '${name}' is ${t.dtype}${formatShape(t.shape)}, this run has ${type.dtype}${formatShape(type.shape)}`,
+      );
   }
-  for (const [name, t] of checkpoint.optimizer) store.set(name, t);
-  Object.assign(state, checkpoint.state);
+}
+
+/** Settings paths whose values differ, as `path (old → new)`. */
+export function changedSettings(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const flat = (v: unknown, prefix: string, out: Map<string, string>): Map<string, string> => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v)) flat(x, prefix ? `${prefix}.${k}` : k, out);
+    } else out.set(prefix, JSON.stringify(v) ?? 'undefined');
+    return out;
+  };
+  const a = flat(before, '', new Map());
+  const b = flat(after, '', new Map());
+  const short = (s: string | undefined) =>
+    s === undefined ? '(none)' : s.length > 40 ? `${s.slice(0, 37)}...` : s;
+  return [...new Set([...a.keys(), ...b.keys()])]
+    .filter((k) => a.get(k) !== b.get(k))
+    .sort()
+    .map((k) => `${k} (${short(a.get(k))} → ${short(b.get(k))})`);
 }
 
 function countTokens(batch: Record<string, HostTensor>): number {

@@ -110,7 +110,7 @@ describe('trainer', () => {
     await train(options(dir, { maxSteps: 20, evalEvery: 0 }));
     await assert.rejects(
       train(options(dir, { maxSteps: 40, fingerprint: 'other' })),
-      /made with different settings/,
+      /made with other settings/,
     );
     await assert.rejects(
       train(options(dir, { maxSteps: 40, resume: 'never' })),

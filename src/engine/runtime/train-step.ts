@@ -83,6 +83,8 @@ export interface StepResult {
 export interface Stepper {
   readonly paramNames: readonly string[];
   readonly stateNames: readonly string[];
+  /** Type of each optimizer state tensor (a checkpoint's must match to be resumed). */
+  readonly stateTypes: ReadonlyMap<string, TensorType>;
   readonly groups: readonly ParamGroup[];
   readonly stepsPerRun: number;
   initState(store: ParameterStore): void;
@@ -276,7 +278,7 @@ abstract class StepperBase implements Stepper {
   readonly stateNames: readonly string[];
   readonly dataInputs: ReadonlyMap<string, TensorType>;
   readonly groups: readonly ParamGroup[];
-  protected readonly stateTypes: ReadonlyMap<string, TensorType>;
+  readonly stateTypes: ReadonlyMap<string, TensorType>;
   protected readonly metricNames: readonly string[];
   protected readonly floatType: DType;
 
