@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { TlabError } from '../util/errors.ts';
+import { ABLATION_MODES } from './ablations.ts';
 import { STATES, TOKENS } from './extract.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash or underscore');
@@ -91,6 +92,15 @@ export const GeometryConfigSchema = z
       })
       .strict()
       .optional(),
+    /** Vision-token ablations of a VLM condition on a grid-world image task. */
+    ablations: z
+      .object({
+        condition: name,
+        modes: z.array(z.enum(ABLATION_MODES)).min(1).default(['image', 'one-hot', 'cell-text', 'zeros']),
+        limit: z.int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -112,6 +122,12 @@ export const GeometryConfigSchema = z
       );
     check(c.overlap?.pairs, 'overlap');
     check(c.cka?.pairs, 'cka');
+    if (c.ablations && !names.includes(c.ablations.condition))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ablations', 'condition'],
+        message: `no condition '${c.ablations.condition}'`,
+      });
     if (c.patch_probe && !names.includes(c.patch_probe.condition))
       ctx.addIssue({
         code: 'custom',

@@ -11,9 +11,11 @@ import { openTask } from '../data/read.ts';
 import { type Matrix, selectRows } from '../linalg/matrix.ts';
 import { writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
+import { runAblations } from './ablations.ts';
 import { ckaMatrix } from './cka.ts';
 import type { GeometryConfig } from './config.ts';
 import { type ExtractSpec, extractRepresentations, openRepresentations, replaceFolder } from './extract.ts';
+import { loadConditionModel } from './model-source.ts';
 import { neighbourTable } from './neighbours.ts';
 import { neighbourhoodOverlap } from './overlap.ts';
 import {
@@ -51,6 +53,10 @@ export interface GeometrySummary {
   cka?: { pair: [string, string]; layersA: number[]; layersB: number[]; values: number[][] }[];
   probes?: Record<string, { layer: number; label: string; result: ProbeResult }[]>;
   patchProbe?: { condition: string; where: string; results: PatchProbeResult[] };
+  ablations?: {
+    condition: string;
+    modes: { mode: string; accuracy: number; n: number; layers: LayerProfile[] }[];
+  };
 }
 
 /** What a folder of representations depends on: the spec, the task manifest, and the weight files' size and time. */
@@ -371,6 +377,72 @@ export async function runGeometry(config: GeometryConfig, options: RunOptions): 
         annotate: true,
       });
       plots.push(hm.svg, hm.png);
+    }
+  }
+
+  if (config.ablations) {
+    const ab = config.ablations;
+    const cond = config.conditions.find((c) => c.name === ab.condition)!;
+    progress(`ablations ${cond.name}`, 0, ab.modes.length);
+    const results = await runAblations(loadConditionModel({ model: cond.model, adapter: cond.adapter }), {
+      task: config.task,
+      split: config.split,
+      limit: ab.limit ?? config.limit,
+      modes: ab.modes,
+      batchSize: config.batch_size,
+    });
+    const modes: NonNullable<GeometrySummary['ablations']>['modes'] = [];
+    for (const [i, r] of results.entries()) {
+      progress(`ablations ${cond.name}`, i + 1, ab.modes.length);
+      const layers: LayerProfile[] = [];
+      for (const [l, x] of r.states.entries()) {
+        if (findDuplicates(x).kept.length < a.density_k + 2) continue;
+        const p = await analysePoints(
+          x,
+          { answer: r.answers },
+          {
+            maxk: a.maxk,
+            rangeMax: a.range_max,
+            idScale: a.id_scale,
+            densityK: a.density_k,
+            z: a.z,
+            classFraction: a.class_fraction,
+            name: `${cond.name} ablation ${r.mode} layer ${l}`,
+          },
+        );
+        const { assignment: _a, kept: _k, ...rest } = p;
+        layers.push({ layer: l, ...rest });
+      }
+      modes.push({ mode: r.mode, accuracy: r.accuracy, n: r.n, layers });
+    }
+    summary.ablations = { condition: cond.name, modes };
+    const path = join(root, 'ablations.json');
+    writeJsonAtomic(path, summary.ablations);
+    files.push(path);
+    const lines = (pick: (p: LayerProfile) => number | undefined) =>
+      modes.map((m) => ({
+        name: `${m.mode} (accuracy ${m.accuracy.toFixed(2)})`,
+        points: m.layers.flatMap((p) => {
+          const v = pick(p);
+          return v === undefined || !Number.isFinite(v) ? [] : [{ x: p.layer, y: v }];
+        }),
+      }));
+    for (const [file, title, y, pick] of [
+      [
+        'ablation_id_vs_layer',
+        'ID of the last prompt token vs layer, per image-token ablation',
+        'ID',
+        (p: LayerProfile) => p.id,
+      ],
+      [
+        'ablation_ari_vs_layer',
+        'ARI of density-peak clusters against the answer vs layer, per ablation',
+        'ARI',
+        (p: LayerProfile) => p.labels?.answer?.ari,
+      ],
+    ] as const) {
+      const plot = await saveProfilePlot(join(plotsDir, file), title, y, lines(pick));
+      plots.push(plot.svg, plot.png);
     }
   }
 

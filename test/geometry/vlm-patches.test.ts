@@ -3,7 +3,9 @@
  * `runGeometry` then probes its vision tower's patch embeddings for the object in each grid cell, one linear
  * probe per cell trained across images and tested on held-out images. Stated margin: every cell's held-out
  * accuracy ≥ 0.8 and ≥ 0.3 above its majority baseline (each cell holds one of 4 objects of the image), and the
- * per-cell heatmap is written. The decoder's last-token states get an ID / ARI profile in the same run.
+ * per-cell heatmap is written. The decoder's last-token states get an ID / ARI profile in the same run, and the
+ * vision-token ablations (image tokens replaced by one-hot cell codes, by the cells' word embeddings, or zeros)
+ * report accuracy and a profile per mode.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -53,6 +55,7 @@ training: { max_steps: 60, batch_size: 16, lr: 0.003, warmup_steps: 5, eval_ever
     analysis: { maxk: 40, range_max: 16, id_scale: 4, density_k: 8 },
     conditions: [{ name: 'vlm', model: join(root, 'models', 'vlm') }],
     patch_probe: { condition: 'vlm', where: 'vision', layers: [0, -1] },
+    ablations: { condition: 'vlm', limit: 60 },
   });
   const summary = await runGeometry(config, { outDir: root });
   const pp = summary.patchProbe!;
@@ -79,4 +82,20 @@ training: { max_steps: 60, batch_size: 16, lr: 0.003, warmup_steps: 5, eval_ever
   assert.ok(profile.length >= 2, 'layers with distinct last-token states');
   for (const p of profile) assert.ok(p.id > 0 && Number.isFinite(p.labels!.label.ari));
   assert.ok(existsSync(join(root, 'geometry', 'plots', 'id_vs_layer.svg')));
+  // vision-token ablations: every mode answers and gets a profile; replacing the image tokens moves the states
+  const ab = summary.ablations!;
+  assert.deepEqual(
+    ab.modes.map((m) => m.mode),
+    ['image', 'one-hot', 'cell-text', 'zeros'],
+  );
+  for (const m of ab.modes) {
+    assert.equal(m.n, 60);
+    assert.ok(m.accuracy >= 0 && m.accuracy <= 1);
+    assert.ok(m.layers.length >= 1 && m.layers.every((p) => p.id > 0), m.mode);
+  }
+  const last = (mode: string) => ab.modes.find((m) => m.mode === mode)!.layers.at(-1)!.id;
+  assert.notEqual(last('one-hot'), last('image'));
+  assert.notEqual(last('cell-text'), last('one-hot'));
+  for (const f of ['ablation_id_vs_layer.png', 'ablation_ari_vs_layer.png'])
+    assert.ok(existsSync(join(root, 'geometry', 'plots', f)), f);
 });
