@@ -78,7 +78,12 @@ export async function saveProfilePlot(
   yTitle: string,
   series: LineSeries[],
 ): Promise<{ svg: string; png: string }> {
-  return savePlot(linePlotSpec({ title, x: { title: 'layer' }, y: { title: yTitle }, series }), base);
+  const spec = linePlotSpec({ title, x: { title: 'layer' }, y: { title: yTitle }, series }) as unknown as {
+    layer: { encoding: { x: Record<string, unknown> } }[];
+  };
+  // layers are integers: whole-number ticks only
+  for (const l of spec.layer) l.encoding.x = { ...l.encoding.x, axis: { tickMinStep: 1, format: 'd' } };
+  return savePlot(spec as unknown as TopLevelSpec, base);
 }
 
 export async function saveHeatmap(base: string, plot: HeatmapPlot): Promise<{ svg: string; png: string }> {
