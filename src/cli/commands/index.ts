@@ -5,6 +5,7 @@ import { registerEvalCommands } from './eval.ts';
 import { registerExportCommand } from './export.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerGeometryCommands } from './geometry.ts';
+import { registerLabCommands } from './lab.ts';
 import { registerMetricsCommands } from './metrics.ts';
 import { registerQuickstartCommand } from './quickstart.ts';
 import { registerReportCommand } from './report.ts';
@@ -13,6 +14,7 @@ import { registerTrainCommands } from './train.ts';
 
 /** Every `tlab` sub-command; each module adds its own command (and `--help`) to the program. */
 export function registerCommands(program: Command): void {
+  registerLabCommands(program);
   registerDataCommands(program);
   registerBookmarkCommands(program);
   registerMetricsCommands(program);

@@ -254,12 +254,12 @@ function defaultSplit(dir: string, where: string): string {
 export function resolveGridConfig(
   document: unknown,
   file: string,
-  overrides: { out?: string; env?: NodeJS.ProcessEnv } = {},
+  overrides: { out?: string; env?: NodeJS.ProcessEnv; baseDir?: string } = {},
 ): ResolvedGridConfig {
   const parsed = EvalGridConfigSchema.safeParse(document ?? {});
   if (!parsed.success) throw zodIssuesError(file, [], parsed.error);
   const c = parsed.data;
-  const root = file === '<inline>' ? process.cwd() : dirname(resolve(file));
+  const root = overrides.baseDir ?? (file === '<inline>' ? process.cwd() : dirname(resolve(file)));
   const at = (p: string) => resolve(root, p);
   const env = overrides.env ?? process.env;
   const params = decoding(DEFAULT_PARAMS, c.inference);

@@ -19,7 +19,7 @@ import type { ResolvedGridConfig, ResolvedModel, ResolvedTask } from './config.t
 import { failureRows, writeFailures } from './failures.ts';
 import { folderFingerprint, HashCache } from './fingerprint.ts';
 import { loadTaskSamples, type TaskSamples } from './samples.ts';
-import type { EvalGrid, GridCell, GridModel, GridTask } from './schema.ts';
+import { EVAL_GRID_SCHEMA, type EvalGrid, type GridCell, type GridModel, type GridTask } from './schema.ts';
 import { GridStore } from './store.ts';
 
 /** Bump when prompts, grading or the cell layout change in a way that makes old cells incomparable. */
@@ -37,6 +37,13 @@ export interface GridRunOptions {
   quiet?: boolean;
   /** Called after each cell is written. */
   onCell?: (cell: GridCell) => void;
+  /**
+   * Write eval_grid.json and eval_grid_results.json (default true). Runs that evaluate one model each into a shared
+   * folder leave them to a final pass, which rebuilds them from every cell.
+   */
+  gridFiles?: boolean;
+  /** Evaluate missing cells (default true); false only rebuilds the grid files from the cells on disk. */
+  evaluate?: boolean;
 }
 
 export async function openDefaultBackend(model: ResolvedModel): Promise<InferenceBackend> {
@@ -191,18 +198,30 @@ export async function runEvalGrid(
   });
 
   const createdAt = store.createdAt() ?? new Date().toISOString();
-  const writeGrid = (): EvalGrid =>
-    store.writeGrid(
-      config.models.map(gridModel),
-      config.tasks.map((t) => gridTask(t, samples.get(t.name)!)),
-      config.models.flatMap((m) =>
-        config.tasks.flatMap((t) => {
-          const cell = store.readCell(m.name, t.name);
-          return cell && cell.key === keys.get(`${m.name}\u0000${t.name}`) ? [cell] : [];
-        }),
-      ),
-      createdAt,
-    );
+  const assemble = (): [GridModel[], GridTask[], GridCell[]] => [
+    config.models.map(gridModel),
+    config.tasks.map((t) => gridTask(t, samples.get(t.name)!)),
+    config.models.flatMap((m) =>
+      config.tasks.flatMap((t) => {
+        const cell = store.readCell(m.name, t.name);
+        return cell && cell.key === keys.get(`${m.name}\u0000${t.name}`) ? [cell] : [];
+      }),
+    ),
+  ];
+  const writeGrid = (): EvalGrid => {
+    const [models, tasks, cells] = assemble();
+    if (options.gridFiles === false)
+      return {
+        schema: EVAL_GRID_SCHEMA,
+        created_at: createdAt,
+        updated_at: new Date().toISOString(),
+        models,
+        tasks,
+        cells,
+      };
+    return store.writeGrid(models, tasks, cells, createdAt);
+  };
+  if (options.evaluate === false) return writeGrid();
 
   for (const { m, tasks } of work) {
     if (tasks.length === 0) continue;

@@ -1,0 +1,90 @@
+/**
+ * Stages features and metrics: a zoo model's features of a target task (with labels), then every estimator at
+ * every n_samples and seed on them (the metrics sweep, whose results are keyed by content and reused).
+ */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeSafetensors } from '../../engine/io/safetensors.ts';
+import { extractTaskFeatures, type FeaturePooling } from '../../eval/task-features.ts';
+import { writeNpy } from '../../metrics/io/npy.ts';
+import { runSweep, type SweepConfig } from '../../metrics/sweep.ts';
+import { loadModelFolder } from '../../models/hf/model-folder.ts';
+import { inExperiment, type StageContext, type StageResult } from './context.ts';
+
+export async function runFeaturesStage(ctx: StageContext): Promise<StageResult> {
+  const c = ctx.run.config as {
+    model: string;
+    model_dir: string;
+    task: string;
+    pooling: FeaturePooling;
+    layer: number;
+    split: string;
+    limit: number | null;
+  };
+  const folder = loadModelFolder(inExperiment(ctx, c.model_dir));
+  const r = await extractTaskFeatures(folder, join(ctx.plan.out, 'formatted_datasets', c.task), {
+    split: c.split,
+    pooling: c.pooling,
+    layer: c.layer,
+    ...(c.limit ? { limit: c.limit } : {}),
+  });
+  // Into a fresh folder renamed into place: a reader never sees half a set.
+  const dir = join(ctx.plan.out, ctx.run.outputs[0]);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  writeSafetensors(
+    join(tmp, 'features.safetensors'),
+    { features: r.features },
+    { model: c.model, task: c.task },
+  );
+  writeNpy(join(tmp, 'labels.npy'), [r.labels.length], r.labels);
+  const summary = {
+    model: c.model,
+    task: c.task,
+    split: c.split,
+    pooling: c.pooling,
+    layer: c.layer,
+    kind: r.kind,
+    n: r.features.shape[0],
+    d: r.features.shape[1],
+    classes: r.classes,
+    truncated: r.truncated,
+  };
+  writeFileSync(join(tmp, 'features.json'), `${JSON.stringify({ ...summary, uids: r.uids })}\n`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dirname(dir), { recursive: true });
+  renameSync(tmp, dir);
+  return summary;
+}
+
+export async function runMetricsStage(ctx: StageContext): Promise<StageResult> {
+  const c = ctx.run.config as {
+    model: string;
+    task: string;
+    features: string;
+    estimators: SweepConfig['metrics'];
+    n_samples: SweepConfig['n_samples'];
+    seeds: number[];
+  };
+  const features = join(ctx.plan.out, c.features);
+  const results = await runSweep(
+    {
+      entries: [
+        {
+          model: c.model,
+          task: c.task,
+          features: join(features, 'features.safetensors'),
+          labels: join(features, 'labels.npy'),
+        },
+      ],
+      metrics: c.estimators,
+      n_samples: c.n_samples,
+      seeds: c.seeds,
+    },
+    ctx.plan.out,
+    // The sweep's own layout, metrics/<model>/<task>/..., is this run's output folder.
+    { out: join(ctx.plan.out, 'metrics'), quiet: ctx.quiet },
+  );
+  return { scores: results.length };
+}
