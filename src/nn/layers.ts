@@ -3,6 +3,7 @@ import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import { withLora } from './lora.ts';
 import { init, type ParamBuilder } from './module.ts';
+import { quantizedProjection, quantizes } from './quant.ts';
 
 export interface LinearOptions {
   bias?: boolean;
@@ -20,8 +21,12 @@ export function linear(
   options: LinearOptions = {},
 ): Value {
   return pb.scope(name, () => {
-    const w = pb.param('weight', [outFeatures, inFeatures], init.normal(options.std ?? 0.02));
-    let y = T.matmul(x, T.transpose(w, [1, 0]));
+    const initial = init.normal(options.std ?? 0.02);
+    const q = pb.quantize;
+    let y =
+      q && quantizes(q, pb.fullName('').replace(/\.$/, ''), outFeatures, inFeatures)
+        ? quantizedProjection(pb, x, inFeatures, outFeatures, initial, q)
+        : T.matmul(x, T.transpose(pb.param('weight', [outFeatures, inFeatures], initial), [1, 0]));
     if (options.bias !== false) y = T.add(y, pb.param('bias', [outFeatures], init.zeros));
     return withLora(pb, x, y, inFeatures, outFeatures, 'linear');
   });

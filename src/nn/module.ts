@@ -9,6 +9,7 @@ import { allocData, type HostTensor, numel } from '../engine/tensor.ts';
 import { TlabError } from '../util/errors.ts';
 import { Rng } from '../util/random.ts';
 import type { LoraConfig, LoraModule } from './lora.ts';
+import type { QuantizeConfig, QuantModule } from './quant.ts';
 
 export type Init =
   | { readonly kind: 'normal'; readonly std: number }
@@ -43,6 +44,8 @@ export class ParamBuilder {
   readonly specs = new Map<string, ParamSpec>();
   /** Modules that received a LoRA adapter while the graph was built (for merging and export). */
   readonly loraModules = new Map<string, LoraModule>();
+  /** Linear modules whose weight the graph reads as 4-bit codes (QLoRA), by path. */
+  readonly quantModules = new Map<string, QuantModule>();
   private readonly path: string[] = [];
 
   constructor(
@@ -52,14 +55,19 @@ export class ParamBuilder {
     readonly lora: LoraConfig | null = null,
     /** Training mode and dropout key for everything built with this builder. */
     readonly ctx: ForwardContext = EVAL,
+    /** When set, Linear weights are declared as 4-bit codes and block scales (a QLoRA base); see nn/quant.ts. */
+    readonly quantize: QuantizeConfig | null = null,
   ) {}
 
-  /** Declares a parameter under the current path (e.g. "h.0.attn.c_attn.weight") as a graph input. */
-  param(name: string, shape: readonly number[], initial: Init): Value {
+  /**
+   * Declares a parameter under the current path (e.g. "h.0.attn.c_attn.weight") as a graph input; `dtype`
+   * defaults to the builder's (4-bit codes are uint8).
+   */
+  param(name: string, shape: readonly number[], initial: Init, dtype: DType = this.dtype): Value {
     const full = this.fullName(name);
     if (this.specs.has(full)) throw new TlabError(`parameter '${full}' is declared twice`);
-    this.specs.set(full, { name: full, shape: [...shape], dtype: this.dtype, init: initial });
-    return this.graph.input(full, this.dtype, shape);
+    this.specs.set(full, { name: full, shape: [...shape], dtype, init: initial });
+    return this.graph.input(full, dtype, shape);
   }
 
   /** Runs `fn` with `name` appended to the parameter path and the graph's scope. */

@@ -127,6 +127,26 @@ const cases: Case[] = [
     build: ([logits, y]) => T.crossEntropy(logits, y, { reduction: 'sum' }),
   },
   {
+    // 4-bit weights (nn/quant.ts): float64 takes the explicit dequantization; the fused float32 kernels are checked
+    // against it in test/nn/quant.test.ts. Dequantize4Bit and DequantizeBlockwise8Bit read integer codes: no VJP.
+    name: 'matmul4Bit (int4 codes, block 16)',
+    inputs: [s([3, 32], 72)],
+    constants: [
+      {
+        dtype: 'uint8',
+        shape: [4, 2, 8],
+        data: Uint8Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 255),
+      },
+      {
+        dtype: 'float32',
+        shape: [4, 2],
+        data: Float32Array.from([0.1, 0.2, 0.05, 0.3, 0.15, 0.25, 0.12, 0.07]),
+      },
+    ],
+    build: ([x, codes, scales]) =>
+      T.matmul4Bit(x, codes, scales, { format: 'int4', rows: 4, cols: 32, blockSize: 16 }),
+  },
+  {
     name: 'dropout',
     inputs: [s([4, 8], 71)],
     constants: [int64([2], [12345, 678])],

@@ -78,9 +78,10 @@ export class Lowering implements EmitContext {
     inputs: readonly string[],
     outputs: readonly string[],
     attrs?: readonly OnnxAttr[],
+    domain?: string,
   ): void {
     const name = `${this.currentScope ? `${this.currentScope}/` : ''}${opType}_${this.nodes.length}`;
-    this.nodes.push({ opType, inputs, outputs, attrs, name: `${this.prefix}${name}` });
+    this.nodes.push({ opType, inputs, outputs, attrs, name: `${this.prefix}${name}`, ...(domain ? { domain } : {}) });
   }
 
   emitNode(node: Node): void {

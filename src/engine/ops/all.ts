@@ -8,3 +8,4 @@ import './indexing.ts';
 import './softmax.ts';
 import './norm.ts';
 import './random.ts';
+import './quant.ts';

@@ -12,3 +12,4 @@ export * from './norm.ts';
 export * from './random.ts';
 export * from './reduce.ts';
 export * from './softmax.ts';
+export * from './quant.ts';

@@ -24,6 +24,8 @@ export interface EmitContext {
     inputs: readonly string[],
     outputs: readonly string[],
     attrs?: readonly OnnxAttr[],
+    /** Operator domain, e.g. 'com.microsoft' for onnxruntime's contrib ops; default the standard one. */
+    domain?: string,
   ): void;
 }
 

@@ -28,10 +28,23 @@ export function defaultSessionConfig(): Required<Omit<SessionConfig, 'optimizedM
   return { threads, executionProviders: executionProvidersSetting(), optimization: 'all' };
 }
 
+/** Whether any node of the graph (or of a subgraph, e.g. a Loop body) is in `domain`. */
+function usesDomain(graph: OnnxGraph, domain: string): boolean {
+  return graph.nodes.some(
+    (n) =>
+      n.domain === domain ||
+      (n.attrs ?? []).some((a) => a.kind === 'graph' && usesDomain(a.value, domain)),
+  );
+}
+
 export function wrapModel(graph: OnnxGraph, metadata?: Record<string, string>): OnnxModel {
   return {
     irVersion: DEFAULT_IR_VERSION,
-    opsets: [{ domain: '', version: DEFAULT_OPSET }],
+    // onnxruntime's contrib ops (MatMulNBits, MatMulBnb4 for 4-bit weights) need their domain imported.
+    opsets: [
+      { domain: '', version: DEFAULT_OPSET },
+      ...(usesDomain(graph, 'com.microsoft') ? [{ domain: 'com.microsoft', version: 1 }] : []),
+    ],
     producerName: 'transferlab',
     producerVersion: '0.1.0',
     graph,
