@@ -109,17 +109,16 @@ export const GeometryConfigSchema = z
       if (names.indexOf(n) !== i)
         ctx.addIssue({ code: 'custom', path: ['conditions', i, 'name'], message: `'${n}' appears twice` });
     });
-    const check = (p: [string, string][] | undefined, field: string) =>
-      p?.forEach((pr, i) =>
-        pr.forEach((n, j) => {
+    const check = (p: [string, string][] | undefined, field: string) => {
+      for (const [i, pr] of (p ?? []).entries())
+        for (const [j, n] of pr.entries())
           if (!names.includes(n))
             ctx.addIssue({
               code: 'custom',
               path: [field, 'pairs', i, j],
               message: `no condition '${n}' (conditions: ${names.join(', ')})`,
             });
-        }),
-      );
+    };
     check(c.overlap?.pairs, 'overlap');
     check(c.cka?.pairs, 'cka');
     if (c.ablations && !names.includes(c.ablations.condition))

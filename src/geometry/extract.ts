@@ -446,7 +446,7 @@ async function patchStates(
   const pixels = new ImagePixels(enc, visionPreprocessorFor(folder.preprocessorConfig, enc));
   const files = examples.map((e) => {
     const image = e.messages.flatMap((m) => m.content).find((p) => p.type === 'image');
-    if (!image || image.type !== 'image') throw new TlabError(`${where}: example ${e.uid} has no image`);
+    if (image?.type !== 'image') throw new TlabError(`${where}: example ${e.uid} has no image`);
     return join(taskDir, image.image);
   });
   const patches = enc.numPatches;

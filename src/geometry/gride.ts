@@ -47,18 +47,11 @@ export function filterRatios(mu: Float64Array): Float64Array {
   return mu.filter((m) => m < max);
 }
 
-function negScore(
-  d: number,
-  mu: Float64Array,
-  logMu: Float64Array,
-  n1: number,
-  n2: number,
-  eps: number,
-): number {
+function negScore(d: number, logMu: Float64Array, n1: number, n2: number, eps: number): number {
   let s = 0;
   const c = 1 - n2 + n1;
   for (let i = 0; i < logMu.length; i++) {
-    let one = 1 - mu[i] ** -d;
+    let one = 1 - Math.exp(-d * logMu[i]); // μ^(−d), through exp (V8's pow is several times slower)
     if (one < 2 * eps) one = 2 * eps;
     s += (c / one + n2 - 1) * logMu[i];
   }
@@ -90,10 +83,10 @@ export function grideFromRatios(
   const all = ratios; // filterRatios nudges these in place, as DADApy's Fisher information sees them
   const kept = filterRatios(all);
   const logMu = Float64Array.from(kept, Math.log);
-  const l1 = negScore(d1, kept, logMu, n1, n2, eps);
+  const l1 = negScore(d1, logMu, n1, n2, eps);
   while (Math.abs(d0 - d1) > eps) {
     const m = (d0 + d1) / 2;
-    const l2 = negScore(m, kept, logMu, n1, n2, eps);
+    const l2 = negScore(m, logMu, n1, n2, eps);
     if (l2 * l1 > 0) d1 = m;
     else d0 = m;
   }

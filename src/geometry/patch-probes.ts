@@ -23,7 +23,7 @@ export interface GridLayout {
 /** Layout of a grid-world task's images. */
 export function gridLayoutOf(manifest: TaskManifest, imageWidth: number, where: string): GridLayout {
   const g = manifest.generator;
-  if (!g || g.name !== 'grid-world')
+  if (g?.name !== 'grid-world')
     throw new TlabError(
       `${where}: patch probes need a synthetic:grid-world task (this one is ${g?.name ?? manifest.source.dataset})`,
     );
@@ -141,11 +141,9 @@ export function probeGridCells(
     for (let c = 0; c < layout.cols; c++) {
       const list = cells[r * layout.cols + c];
       const f = matrix(rows.length, list.length * d);
-      rows.forEach((i, k) => {
-        list.forEach((p, q) =>
-          f.data.set(x.data.subarray(i * x.cols + p * d, i * x.cols + (p + 1) * d), k * f.cols + q * d),
-        );
-      });
+      for (const [k, i] of rows.entries())
+        for (const [q, p] of list.entries())
+          f.data.set(x.data.subarray(i * x.cols + p * d, i * x.cols + (p + 1) * d), k * f.cols + q * d);
       const names = rows.map((i) => {
         const v = grids[i][r]?.[c];
         if (v === undefined)
