@@ -100,13 +100,22 @@ export async function renderGallery(examples: TaskExample[], options: GalleryOpt
     const images = userImages(ex);
     svg += `<rect x="${x - 1}" y="${y - 1}" width="${cellW + 2}" height="${cellH + 2}" fill="#ffffff" stroke="#bbb"/>`;
     if (images.length > 0) {
+      // Several images (e.g. an NLVR2-style pair) side by side in placeholder order, each labelled, so a
+      // statement about "the left image" reads against the left tile.
       const slot = Math.floor(cellW / images.length);
+      const names = images.length === 2 ? ['left', 'right'] : images.map((_, k) => `image ${k + 1}`);
+      const label = images.length > 1 ? 14 : 0; // a strip under the tiles for their names
       for (let k = 0; k < images.length; k++) {
         const tile = await sharp(options.imagePath(images[k]))
-          .resize(slot - 4, thumb - 4, { fit: 'contain', background: '#ffffff' })
+          .resize(slot - 4, thumb - 4 - label, { fit: 'contain', background: '#ffffff' })
           .png()
           .toBuffer();
         overlays.push({ input: tile, left: x + k * slot + 2, top: y + 2 });
+        if (label) {
+          if (k > 0)
+            svg += `<line x1="${x + k * slot}" y1="${y}" x2="${x + k * slot}" y2="${y + thumb}" stroke="#999"/>`;
+          svg += `<text x="${x + k * slot + slot / 2}" y="${y + thumb - 3}" text-anchor="middle" font-family="${FONT}" font-size="10" fill="#555">${names[k]}</text>`;
+        }
       }
     } else {
       // Text-only example: its prompt (e.g. a text grid) in monospace.

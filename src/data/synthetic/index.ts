@@ -1,7 +1,8 @@
 /** The synthetic generators by name (`dataset: synthetic:<name>` in a task). */
 import { gridWorld } from './grid-world.ts';
+import { imagePairs } from './image-pairs.ts';
 import { jsonExtraction } from './json-extraction.ts';
-import { counting, imagePairs, spatial } from './scenes.ts';
+import { counting, spatial } from './scenes.ts';
 import type { AnyGenerator } from './types.ts';
 
 export const GENERATORS: Record<string, AnyGenerator> = {

@@ -3,7 +3,7 @@
  * is asked, so transfer between them is measurable:
  *   counting        "How many red objects are there?", "What colour is the star?", "What shape is the blue object?"
  *   spatial         "Where is the red circle relative to the blue square?" (left/right/above/below) or yes/no
- *   image-pairs     two scenes and a statement to judge True/False (NLVR2-style), balanced labels
+ * (and image-pairs.ts, which compares two of these scenes).
  */
 import { z } from 'zod';
 import { Rng } from '../../util/random.ts';
@@ -21,7 +21,7 @@ import {
 } from './draw.ts';
 import type { SyntheticGenerator } from './types.ts';
 
-interface SceneObject {
+export interface SceneObject {
   shape: ShapeName;
   color: string;
   x: number;
@@ -30,7 +30,7 @@ interface SceneObject {
 }
 
 const splitsParam = z.record(z.string(), z.int().min(0)).default({ train: 200, validation: 20, test: 20 });
-const sceneParams = {
+export const sceneParams = {
   splits: splitsParam,
   image_size: z.int().min(32).max(1024).default(160),
   colors: z
@@ -62,7 +62,7 @@ type SceneParams = {
 };
 
 /** A scene with min_objects..max_objects objects, as the generator's parameters ask. */
-function drawScene(p: SceneParams, rng: Rng): SceneObject[] {
+export function drawScene(p: SceneParams, rng: Rng): SceneObject[] {
   const n = rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects));
   return scene(rng, n, p.image_size, p.colors, p.shapes as ShapeName[]);
 }
@@ -79,7 +79,7 @@ function questionDefaults(userPrompt: string, metadata: string[]): TaskDefaults 
   };
 }
 
-function sceneSvg(objects: SceneObject[], size: number): string {
+export function sceneSvg(objects: SceneObject[], size: number): string {
   return svgDocument(
     size,
     size,
@@ -234,107 +234,6 @@ export const spatial: SyntheticGenerator<SpatialParams> = {
         relation: rel,
         objects: objects.map(describe).join(', '),
       };
-    }
-  },
-};
-
-// ------------------------------------------------------------------------------------------- image-pairs
-
-const PairsParams = z.object({ ...sceneParams, max_objects: z.int().min(1).max(9).default(5) }).strict();
-type PairsParams = z.infer<typeof PairsParams>;
-
-type Statement = { sentence: string; truth: boolean; template: string };
-
-function statement(p: PairsParams, rng: Rng, left: SceneObject[], right: SceneObject[]): Statement {
-  const count = (objs: SceneObject[], f: (o: SceneObject) => boolean): number => objs.filter(f).length;
-  const color = rng.pick(p.colors);
-  const shape = rng.pick(p.shapes);
-  const side = rng.chance(0.5) ? 'left' : 'right';
-  const objs = side === 'left' ? left : right;
-  switch (rng.int(5)) {
-    case 0: {
-      const n = rng.range(1, 3);
-      const c = count(objs, (o) => o.color === color && o.shape === shape);
-      return {
-        template: 'exact_count',
-        sentence: `The ${side} image contains exactly ${n === 1 ? 'one' : n === 2 ? 'two' : 'three'} ${color} ${n === 1 ? shape : plural(shape)}.`,
-        truth: c === n,
-      };
-    }
-    case 1: {
-      const l = count(left, (o) => o.shape === shape);
-      const r = count(right, (o) => o.shape === shape);
-      return {
-        template: 'more',
-        sentence: `There are more ${plural(shape)} in the left image than in the right image.`,
-        truth: l > r,
-      };
-    }
-    case 2: {
-      const has = (o: SceneObject[]): boolean => o.some((x) => x.color === color && x.shape === shape);
-      return {
-        template: 'both',
-        sentence: `Both images contain a ${color} ${shape}.`,
-        truth: has(left) && has(right),
-      };
-    }
-    case 3:
-      return {
-        template: 'none',
-        sentence: `The ${side} image contains no ${color} objects.`,
-        truth: count(objs, (o) => o.color === color) === 0,
-      };
-    default: {
-      const n = left.length + right.length + rng.range(-1, 1);
-      return {
-        template: 'total',
-        sentence: `There are ${n} objects in total in the two images.`,
-        truth: n === left.length + right.length,
-      };
-    }
-  }
-}
-
-export const imagePairs: SyntheticGenerator<PairsParams> = {
-  name: 'image-pairs',
-  version: 1,
-  description: 'two scenes and a statement about them to judge True or False (NLVR2-style, balanced)',
-  params: PairsParams,
-  columns: () => ['left', 'right', 'sentence', 'label', 'template'],
-  defaults: () => ({
-    image_column: ['left', 'right'],
-    user_prompt:
-      'You are given two images. Decide whether the statement is true.\nStatement: {sentence}\nAnswer with either True or False.',
-    assistant_text_column: 'label',
-    label_column: 'label',
-    grader: 'ExactMatchGrader',
-    metadata_columns: ['template'],
-  }),
-  labels: () => ['False', 'True'],
-  numRows: (p, split) => p.splits[split] ?? 0,
-  async row(p, seed, split, index): Promise<SourceRow> {
-    const rng = Rng.at(seed, 'image-pairs', split, index);
-    const target = rng.chance(0.5);
-    const draw = (): SceneObject[] => drawScene(p, rng);
-    for (;;) {
-      const left = draw();
-      const right = draw();
-      // Resample statements until one has the target truth value, so labels are balanced.
-      for (let attempt = 0; attempt < 20; attempt++) {
-        const s = statement(p, rng, left, right);
-        if (s.truth !== target) continue;
-        const [l, r] = await Promise.all([
-          renderImage(sceneSvg(left, p.image_size), `pair-${split}-${index}-left.png`),
-          renderImage(sceneSvg(right, p.image_size), `pair-${split}-${index}-right.png`),
-        ]);
-        return {
-          left: l,
-          right: r,
-          sentence: s.sentence,
-          label: target ? 'True' : 'False',
-          template: s.template,
-        };
-      }
     }
   },
 };
