@@ -15,6 +15,7 @@ import { main } from '../../src/cli/main.ts';
 import type { EvalGrid } from '../../src/eval/grid/schema.ts';
 import type { TransferResult } from '../../src/eval/transfer.ts';
 import type { SweepSummary } from '../../src/metrics/sweep.ts';
+import { actualAccuracy } from '../../src/report/estimator-points.ts';
 import type { RunRecord } from '../../src/report/experiment-types.ts';
 import { readJsonl } from '../../src/train/logging/jsonl-log.ts';
 
@@ -192,10 +193,13 @@ tasks:
         `  - { model: ${m}, task: ${t}, features: ${join(out, 'features.safetensors')}, labels: ${join(out, 'labels.npy')} }`,
       );
     }
+  // What each estimator predicts: the score of the model fine-tuned from it on the task, else its own score.
   const accuracy = ['model,task,accuracy'];
-  for (const c of grid.cells)
-    if (c.status === 'done' && textModels.includes(c.model) && textTasks.includes(c.task))
-      accuracy.push(`${c.model},${c.task},${c.score}`);
+  for (const m of textModels)
+    for (const t of textTasks) {
+      const a = actualAccuracy(grid, m, t);
+      if (a) accuracy.push(`${m},${t},${a.value}`);
+    }
   writeFileSync(join(scratch, 'accuracy.csv'), `${accuracy.join('\n')}\n`);
   writeFileSync(
     join(scratch, 'sweep.yaml'),
@@ -355,7 +359,6 @@ cka: { pairs: [[base, ft-grid1]] }
       ].join(','),
     );
   }
-  const metricsDir = join(dir, 'metrics', 'results');
   for (const s of sweep.scores)
     csv.push(
       ['estimator', s.model, '', '', '', 0, s.task, s.metric, s.mean, s.n_samples, '', '', ''].join(','),
@@ -380,7 +383,6 @@ cka: { pairs: [[base, ft-grid1]] }
         ].join(','),
       );
   writeFileSync(join(dir, 'results.csv'), `${csv.join('\n')}\n`);
-  void metricsDir;
 
   // summary.json from the transfer matrix and the sweep's correlations (largest sample size per estimator).
   const estimators: Record<string, Record<string, unknown>> = {};

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerBookmarkCommands } from './bookmark.ts';
+import { registerDashboardCommand } from './dashboard.ts';
 import { registerDataCommands } from './data.ts';
 import { registerEvalCommands } from './eval.ts';
 import { registerExportCommand } from './export.ts';
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerExportCommand(program);
   registerServeCommand(program);
   registerReportCommand(program);
+  registerDashboardCommand(program);
 }

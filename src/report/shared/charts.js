@@ -257,7 +257,13 @@ export function parallelCoordinatesSpec(p) {
       const cats = categories[i];
       const v = cats ? cats.indexOf(String(raw)) : Number(raw);
       if (!Number.isFinite(v)) return;
-      values.push({ run: r.run, key: keys[i], value: v, label: String(raw), metric: r.metric });
+      values.push({
+        run: r.run,
+        key: keys[i],
+        value: v,
+        label: typeof raw === 'number' && !Number.isInteger(raw) ? fmt(raw, 4) : String(raw),
+        metric: r.metric,
+      });
     });
   return {
     $schema: SCHEMA,
