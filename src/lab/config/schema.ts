@@ -8,6 +8,12 @@
 import { z } from 'zod';
 import { TaskConfigSchema } from '../../data/config.ts';
 import { LoraSchema, TrainingSchema } from '../../train/config.ts';
+import {
+  ExternalTrainerSchema,
+  ModelServerArgsSchema,
+  ModelServerSchema,
+  SlurmSettingsSchema,
+} from './cluster-schema.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export const RunNameSchema = z
@@ -113,6 +119,8 @@ export const FinetuningSchema = z
     distributed: z.boolean().optional(),
     epochs: z.number().positive().optional(),
     batch_size: z.int().min(1).optional(),
+    /** Fine-tune through torchtune, TRL or a tlab subprocess (cluster-schema.ts). */
+    external: ExternalTrainerSchema.optional(),
   })
   .strict();
 
@@ -133,7 +141,9 @@ export const EvalsSchema = z
     batch_size: z.int().min(1).optional(),
     bootstrap: z.int().min(0).optional(),
     /** vLLM launch settings: used by the external executor. */
-    model_server_args: z.record(z.string(), z.unknown()).optional(),
+    model_server_args: ModelServerArgsSchema.optional(),
+    /** Evaluate through a launched vLLM / tlab serve process, or a running server (cluster-schema.ts). */
+    model_server: ModelServerSchema.optional(),
   })
   .strict();
 
@@ -182,11 +192,13 @@ export const MetricsSchema = z
 
 export const ExecutorSchema = z
   .object({
-    kind: z.enum(['inline', 'workers']).default('inline'),
+    kind: z.enum(['inline', 'workers', 'slurm']).default('inline'),
     /** Child processes for `workers`. */
     workers: z.int().min(1).max(256).optional(),
     /** Intra-op threads per worker; default cores / workers (at least 1). */
     threads: z.int().min(1).optional(),
+    /** Job arrays on a SLURM cluster (cluster-schema.ts). */
+    slurm: SlurmSettingsSchema.optional(),
   })
   .strict();
 
