@@ -254,7 +254,13 @@ function defaultSplit(dir: string, where: string): string {
 export function resolveGridConfig(
   document: unknown,
   file: string,
-  overrides: { out?: string; env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+  overrides: {
+    out?: string;
+    env?: NodeJS.ProcessEnv;
+    baseDir?: string;
+    /** Models a `base` may name without being in this grid (one model's row of a bigger grid). */
+    knownModels?: readonly string[];
+  } = {},
 ): ResolvedGridConfig {
   const parsed = EvalGridConfigSchema.safeParse(document ?? {});
   if (!parsed.success) throw zodIssuesError(file, [], parsed.error);
@@ -331,7 +337,7 @@ export function resolveGridConfig(
       server,
     };
   });
-  const modelNames = new Set(models.map((m) => m.name));
+  const modelNames = new Set([...models.map((m) => m.name), ...(overrides.knownModels ?? [])]);
   for (const m of models)
     if (m.base && !modelNames.has(m.base))
       throw new TlabError(

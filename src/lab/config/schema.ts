@@ -61,13 +61,18 @@ export const PretrainSchema = z
     tokenizer: z.union([RunNameSchema, TokenizerSpecSchema]).optional(),
     /** What is trained: a causal LM / VLM (default, loss on the assistant turns) or a classifier on the task's labels. */
     objective: z.enum(['causal-lm', 'image-classifier', 'sequence-classifier']).default('causal-lm'),
-    /** config.json fields of the architecture. */
-    config: z.record(z.string(), z.unknown()),
+    /** config.json fields of the architecture (training from scratch)... */
+    config: z.record(z.string(), z.unknown()).optional(),
+    /** ...or another zoo model to continue training (its weights and tokenizer). */
+    from: RunNameSchema.optional(),
     seq_len: z.int().min(2).optional(),
     training: LabTrainingSchema,
     seed: z.int().optional(),
   })
-  .strict();
+  .strict()
+  .refine((p) => Boolean(p.config) !== Boolean(p.from), {
+    message: 'give either config (from scratch) or from (a zoo model)',
+  });
 
 export const ZooModelSchema = z
   .object({

@@ -11,8 +11,12 @@ import { canonicalJson } from '../../data/canonical-json.ts';
 import type { TaskConfig } from '../../data/config.ts';
 import { sha256Hex } from '../../data/hash.ts';
 import { GENERATORS } from '../../data/synthetic/index.ts';
+import { createGrader } from '../../eval/graders/index.ts';
 import { folderFingerprint, HashCache } from '../../eval/grid/fingerprint.ts';
+import { METRICS } from '../../metrics/registry.ts';
+import { didYouMean } from '../../util/did-you-mean.ts';
 import { TlabError } from '../../util/errors.ts';
+import { zodIssuesError } from '../../util/zod-errors.ts';
 import type { LoadedExperiment } from '../config/load.ts';
 import {
   COMPONENT_FLAGS,
@@ -39,15 +43,26 @@ export function experimentDir(config: ExperimentConfig, cwd = process.cwd()): st
 }
 
 /** What a task's built examples will hold, from its config alone (the generator's defaults included). */
-export function taskTraits(task: TaskConfig): { images: boolean; labels: boolean; splits: string[] | null } {
+export function taskTraits(
+  task: TaskConfig,
+  where: { file: string; path: string[] } = { file: '<experiment>', path: ['tasks'] },
+): { images: boolean; labels: boolean; splits: string[] | null } {
   let images = Boolean(task.image_column);
   let labels = Boolean(task.label_column);
   let splits: string[] | null = null;
   const synthetic = /^synthetic:(.+)$/.exec(task.dataset);
   if (synthetic) {
     const generator = GENERATORS[synthetic[1]];
-    const parsed = generator?.params.safeParse(task.generator ?? {});
-    if (generator && parsed?.success) {
+    if (!generator)
+      throw new TlabError(
+        `${where.file}: ${where.path.join('.')}.dataset: unknown generator 'synthetic:${synthetic[1]}'${didYouMean(synthetic[1], Object.keys(GENERATORS))}`,
+        `generators: ${Object.keys(GENERATORS)
+          .map((g) => `synthetic:${g}`)
+          .join(', ')}`,
+      );
+    const parsed = generator.params.safeParse(task.generator ?? {});
+    if (!parsed.success) throw zodIssuesError(where.file, [...where.path, 'generator'], parsed.error);
+    {
       const defaults = generator.defaults(parsed.data);
       images ||= Boolean(defaults.image_column);
       labels ||= Boolean(defaults.label_column);
@@ -82,11 +97,43 @@ function kindOfFolder(dir: string, where: string): ModelKindGuess {
   return ['gpt2', 'llama', 'qwen2'].includes(config.model_type ?? '') ? 'causal-lm' : 'other';
 }
 
-function kindOfZooModel(m: ZooModelConfig, baseDir: string, where: string): ModelKindGuess {
+function kindOfZooModel(
+  m: ZooModelConfig,
+  baseDir: string,
+  where: string,
+  config: ExperimentConfig,
+): ModelKindGuess {
   if (m.path) return kindOfFolder(resolve(baseDir, m.path), where);
   const p = m.pretrain!;
+  if (p.from) return kindOfZooModel(config.models[p.from], baseDir, where, config);
   if (p.objective !== 'causal-lm') return p.objective;
-  return p.config.model_type === 'llava' ? 'vlm' : 'causal-lm';
+  return p.config?.model_type === 'llava' ? 'vlm' : 'causal-lm';
+}
+
+/** Zoo models with every `pretrain.from` parent before its child; a cycle is an error naming it. */
+export function zooOrder(config: ExperimentConfig, file: string): string[] {
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting')
+      throw new TlabError(
+        `${file}: models.${name}.pretrain.from: a cycle: ${[...path.slice(path.indexOf(name)), name].join(' → ')}`,
+      );
+    state.set(name, 'visiting');
+    const from = config.models[name].pretrain?.from;
+    if (from) {
+      if (!config.models[from])
+        throw new TlabError(
+          `${file}: models.${name}.pretrain.from: '${from}' is not a zoo model; valid: ${Object.keys(config.models).join(', ')}`,
+        );
+      visit(from, [...path, name]);
+    }
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const name of Object.keys(config.models)) visit(name, []);
+  return order;
 }
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
@@ -152,7 +199,9 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
         `${file}: ${where}: '${t}' is not a task of this experiment; valid: ${taskNames.join(', ')}`,
       );
   };
-  const traits = new Map(taskNames.map((t) => [t, taskTraits(config.tasks[t])]));
+  const traits = new Map(
+    taskNames.map((t) => [t, taskTraits(config.tasks[t], { file, path: ['tasks', t] })]),
+  );
 
   // Data.
   for (const t of taskNames)
@@ -193,9 +242,10 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
 
   // The zoo.
   const zoo = new Map<string, ZooEntry>();
-  for (const [name, m] of Object.entries(config.models)) {
+  for (const name of zooOrder(config, file)) {
+    const m = config.models[name];
     const where = `models.${name}`;
-    const kind = kindOfZooModel(m, baseDir, `${file}: ${where}`);
+    const kind = kindOfZooModel(m, baseDir, `${file}: ${where}`, config);
     if (m.path) {
       const dir = resolve(baseDir, m.path);
       zoo.set(name, { name, kind, dir, run: null, fingerprint: await folderFingerprint(dir, hashes) });
@@ -203,25 +253,34 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
     }
     const p = m.pretrain!;
     checkTask(p.task, `${where}.pretrain.task`);
+    const parent = p.from ? zoo.get(p.from)! : null;
     const tok =
-      p.objective === 'causal-lm' ? await tokenizerRef(p.tokenizer, `${where}.pretrain.tokenizer`) : null;
+      p.objective === 'causal-lm' && !parent
+        ? await tokenizerRef(p.tokenizer, `${where}.pretrain.tokenizer`)
+        : null;
     const run = b.add(
       'pretrain',
       name,
-      { model: name, task: p.task, objective: p.objective, model_type: String(p.config.model_type ?? '') },
       {
         model: name,
         task: p.task,
         objective: p.objective,
-        config: p.config,
+        model_type: String(p.config?.model_type ?? (parent ? `from ${p.from}` : '')),
+      },
+      {
+        model: name,
+        task: p.task,
+        objective: p.objective,
+        config: p.config ?? null,
+        from: parent?.dir ?? null,
         seq_len: p.seq_len ?? null,
         training: p.training,
         seed: p.seed ?? config.seed,
         tokenizer: tok?.ref ?? null,
       },
-      [dataRun(p.task), ...(tok?.deps ?? [])],
+      [dataRun(p.task), ...(tok?.deps ?? []), ...(parent?.run ? [parent.run] : [])],
       [`zoo/${name}`, `zoo_logs/${name}`, `checkpoints/zoo-${name}`],
-      { tokenizer: tok?.inputs ?? null },
+      { tokenizer: tok?.inputs ?? null, parent: parent?.fingerprint ?? null },
     );
     zoo.set(name, { name, kind, dir: `zoo/${name}`, run, fingerprint: null });
   }
@@ -354,6 +413,10 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
       return s === null || s.includes('test') || s.includes('validation');
     });
   for (const t of ev.tasks ?? []) checkTask(t, 'evals.tasks');
+  for (const [t, grader] of Object.entries(ev.graders ?? {})) {
+    checkTask(t, 'evals.graders');
+    createGrader(grader, ev.grader_options?.[t] ?? {}, `${file}: evals.graders.${t}`);
+  }
   const gridTasks = evalTasks.map((t) => ({
     name: t,
     path: `formatted_datasets/${t}`,
@@ -446,6 +509,14 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
         throw new TlabError(
           `${file}: metrics.models: '${m}' is not a zoo model; valid: ${[...zoo.keys()].join(', ')}`,
         );
+    mc.estimators.forEach((e, i) => {
+      const name = typeof e === 'string' ? e : e.name;
+      if (!METRICS[name])
+        throw new TlabError(
+          `${file}: metrics.estimators.${i}: unknown estimator '${name}'${didYouMean(name, Object.keys(METRICS))}`,
+          `estimators: ${Object.keys(METRICS).join(', ')}`,
+        );
+    });
     const features = mc.features ?? {};
     for (const t of targets) {
       if (!traits.get(t)!.labels) {

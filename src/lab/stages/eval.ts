@@ -13,6 +13,7 @@ export async function runEvalStage(ctx: StageContext): Promise<StageResult> {
   const config = resolveGridConfig({ ...settings, models: [model] }, where, {
     out: ctx.plan.out,
     baseDir: ctx.plan.out,
+    knownModels: ctx.plan.runs.filter((r) => r.stage === 'eval').map((r) => r.name),
   });
   const grid = await runEvalGrid(config, { quiet: ctx.quiet, gridFiles: false });
   const count = (status: string) => grid.cells.filter((c) => c.status === status).length;

@@ -194,7 +194,7 @@ function resultRows(ctx: StageContext, grid: EvalGrid | null, estimators: SweepR
 function writeResults(out: string, rows: ResultRow[]): void {
   writeFileAtomic(
     join(out, 'results.csv'),
-    `${[csvLine(RESULT_COLUMNS), ...rows.map((r) => csvLine(RESULT_COLUMNS.map((c) => r[c])))].join('\n')}\n`,
+    [csvLine(RESULT_COLUMNS), ...rows.map((r) => csvLine(RESULT_COLUMNS.map((c) => r[c])))].join(''),
   );
   const tmp = join(out, `.results.parquet.tmp-${process.pid}`);
   const str = (c: keyof ResultRow) => ({

@@ -82,7 +82,9 @@ export async function runPretrainStage(ctx: StageContext): Promise<StageResult> 
     model: string;
     task: string;
     objective: string;
-    config: Record<string, unknown>;
+    config: Record<string, unknown> | null;
+    /** Continue training this zoo model (folder relative to the experiment) instead of starting from scratch. */
+    from: string | null;
     seq_len: number | null;
     training: LabTraining;
     seed: number;
@@ -103,10 +105,14 @@ export async function runPretrainStage(ctx: StageContext): Promise<StageResult> 
         seq_len: c.seq_len ?? 128,
         eval_split: hasSplit(taskDir, 'validation') ? 'validation' : null,
       },
-      tokenizer: c.tokenizer?.dir
-        ? { path: inExperiment(ctx, c.tokenizer.dir) }
-        : { build: c.tokenizer?.build ?? 'word' },
-      model: { config: c.config },
+      ...(c.from
+        ? { model: { from: inExperiment(ctx, c.from) } }
+        : {
+            tokenizer: c.tokenizer?.dir
+              ? { path: inExperiment(ctx, c.tokenizer.dir) }
+              : { build: c.tokenizer?.build ?? 'word' },
+            model: { config: c.config },
+          }),
       training: trainerSettings(c.training, steps),
     },
     where,
@@ -114,7 +120,7 @@ export async function runPretrainStage(ctx: StageContext): Promise<StageResult> 
   const r = await runTraining(config, {
     configFile: where,
     quiet: ctx.quiet,
-    mode: 'pretrain',
+    mode: c.from ? 'finetune' : 'pretrain',
     paths: {
       checkpoints: join(ctx.plan.out, 'checkpoints', `zoo-${c.model}`),
       logs: join(ctx.plan.out, 'zoo_logs', c.model),

@@ -1,0 +1,230 @@
+/**
+ * The SLURM executor: one job array per stage of the ready runs (`sbatch --array=0-N%P`, split at the cluster's
+ * MaxArraySize), each task running `tlab run-one` for one run (slurm-script.ts), then one scheduler call per array
+ * per poll, backing off from poll_min_s to poll_max_s, until every task is over. Runs write their own outcome into
+ * run.json; a task that ends without one (cancelled, out of memory, node failure, killed at its time limit) is
+ * failed here with SLURM's state and the tail of its log. Pre-empted and timed-out runs requeue themselves
+ * (slurm-job.ts); a requeued task is simply still pending.
+ *
+ * Dependencies between stages: the runner plans in rounds (runs whose upstream runs are all done), so a stage's
+ * array is submitted when its inputs exist, rather than chained with --dependency=afterok. A failed upstream run
+ * then blocks exactly its dependants (nothing is left in the queue waiting forever on a dependency that can never
+ * be satisfied), a requeued upstream run needs no dependency bookkeeping, and the plan — whose ids depend on
+ * upstream outputs — is recomputed from what was actually produced. The price is that `tlab run` stays up while
+ * the study runs (as submitit's caller does); stopping it leaves the submitted jobs running, and the next
+ * `tlab run` waits on them instead of submitting them again.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sha256Hex } from '../../data/hash.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
+import { TlabError } from '../../util/errors.ts';
+import type { SlurmSettings } from '../config/cluster-schema.ts';
+import type { Plan, PlannedRun, Stage } from '../plan/types.ts';
+import type { RunRow } from '../run.ts';
+import { type RunRecord, RunStore } from '../store.ts';
+import { SlurmCli, type SlurmCommands } from './slurm-commands.ts';
+import { arrayScript, shellQuote, stageResources } from './slurm-script.ts';
+import { classifyState, type TaskStatus } from './slurm-state.ts';
+import type { Executor, ExecutorOptions } from './types.ts';
+import { logTail } from './workers.ts';
+
+const TLAB_BIN = fileURLToPath(new URL('../../../bin/tlab.js', import.meta.url));
+
+/** One array job to submit: a stage's runs (at most max_array_size of them). */
+export interface ArrayBatch {
+  stage: Stage;
+  runs: PlannedRun[];
+  /** slurm/<stage>-<hash of the run ids> under the experiment folder. */
+  dir: string;
+  script: string;
+}
+
+interface Watched {
+  run: PlannedRun;
+  arrayId: string;
+  index: number;
+  /** SLURM's own output file of the task (null for a task adopted from an earlier invocation). */
+  outFile: string | null;
+  done: boolean;
+}
+
+/** Consecutive failed scheduler queries of one array before the executor gives up on it. */
+const MAX_QUERY_FAILURES = 10;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class SlurmExecutor implements Executor {
+  readonly kind = 'slurm';
+
+  constructor(
+    readonly settings: SlurmSettings,
+    readonly commands: SlurmCommands = new SlurmCli(),
+  ) {}
+
+  /** The command that runs tlab on compute nodes. */
+  tlabCommand(): string {
+    return this.settings.tlab ?? `${shellQuote(process.execPath)} ${shellQuote(TLAB_BIN)}`;
+  }
+
+  /** The arrays a batch of ready runs becomes: one per stage, split at max_array_size. */
+  arrays(plan: Plan, runs: readonly PlannedRun[]): ArrayBatch[] {
+    if (/\s/.test(plan.out))
+      throw new TlabError(
+        `executor slurm: the experiment folder ${plan.out} has whitespace in its path, which #SBATCH lines cannot carry; choose another out`,
+      );
+    const byStage = new Map<Stage, PlannedRun[]>();
+    for (const r of runs) byStage.set(r.stage, [...(byStage.get(r.stage) ?? []), r]);
+    const out: ArrayBatch[] = [];
+    const size = this.settings.max_array_size;
+    for (const [stage, list] of byStage)
+      for (let i = 0; i < list.length; i += size) {
+        const chunk = list.slice(i, i + size);
+        const dir = join(plan.out, 'slurm', `${stage}-${sha256Hex(chunk.map((r) => r.id).join('\n')).slice(0, 12)}`);
+        const script = arrayScript({
+          experiment: plan.experiment,
+          stage,
+          out: plan.out,
+          batchDir: dir,
+          count: chunk.length,
+          resources: stageResources(this.settings, stage),
+          maxParallel: this.settings.max_parallel,
+          signalSeconds: this.settings.signal_seconds,
+          maxRequeues: this.settings.max_requeues,
+          tlab: this.tlabCommand(),
+        });
+        out.push({ stage, runs: chunk, dir, script });
+      }
+    return out;
+  }
+
+  /**
+   * What `tlab run --executor slurm --dry-run` prints: the arrays of every round, assuming each round succeeds
+   * (round 1 is exactly what would be submitted now; later rounds follow as their inputs are produced).
+   */
+  dryRun(plan: Plan, rows: readonly RunRow[], selected: ReadonlySet<string>): string {
+    const state = new Map(rows.map((r) => [r.id, r.state]));
+    const sections: string[] = [];
+    for (let round = 1; ; round++) {
+      const ready = plan.runs.filter(
+        (r) =>
+          selected.has(r.id) &&
+          state.get(r.id) === 'pending' &&
+          r.deps.every((d) => state.get(d) === 'done'),
+      );
+      if (ready.length === 0) break;
+      for (const a of this.arrays(plan, ready)) {
+        sections.push(
+          [
+            `# ---- round ${round}: ${a.stage}, ${a.runs.length} run(s): ${a.dir}/job.sbatch`,
+            `# runs.txt: ${a.runs.map((r) => `${r.id} (${r.name})`).join(', ')}`,
+            a.script,
+          ].join('\n'),
+        );
+      }
+      for (const r of ready) state.set(r.id, 'done');
+    }
+    return sections.length ? sections.join('\n') : '# nothing to submit: every selected run is done, running or blocked\n';
+  }
+
+  async runBatch(plan: Plan, runs: readonly PlannedRun[], options: ExecutorOptions): Promise<void> {
+    const store = new RunStore(plan.out);
+    const watched: Watched[] = [];
+    // Runs whose task of an earlier invocation is still queued or running are waited on, not submitted again.
+    const fresh: PlannedRun[] = [];
+    const live = new Map<string, Map<number, TaskStatus> | null>();
+    for (const run of runs) {
+      const job = store.read(run.id)?.executor;
+      const m = job?.kind === 'slurm' && job.job_id ? /^(\d+)_(\d+)$/.exec(job.job_id) : null;
+      if (m) {
+        if (!live.has(m[1])) live.set(m[1], await this.commands.query(m[1]).catch(() => null));
+        const status = live.get(m[1])?.get(Number(m[2]));
+        if (status && classifyState(status.state) === 'active') {
+          watched.push({ run, arrayId: m[1], index: Number(m[2]), outFile: null, done: false });
+          options.onRunStart?.(run);
+          continue;
+        }
+      }
+      fresh.push(run);
+    }
+    for (const a of this.arrays(plan, fresh)) {
+      mkdirSync(a.dir, { recursive: true });
+      writeFileAtomic(join(a.dir, 'runs.txt'), `${a.runs.map((r) => r.id).join('\n')}\n`);
+      const scriptPath = join(a.dir, 'job.sbatch');
+      writeFileAtomic(scriptPath, a.script);
+      const arrayId = await this.commands.sbatch(scriptPath, plan.out);
+      a.runs.forEach((run, index) => {
+        const record = store.ensure(run);
+        store.write({
+          ...record,
+          executor: { kind: 'slurm', job_id: `${arrayId}_${index}`, array_index: index },
+        });
+        watched.push({ run, arrayId, index, outFile: join(a.dir, `${arrayId}_${index}.out`), done: false });
+        options.onRunStart?.(run);
+      });
+      if (!options.quiet)
+        process.stderr.write(
+          `slurm: submitted ${a.stage} array ${arrayId} (${a.runs.length} run(s)), script ${scriptPath}\n`,
+        );
+    }
+    await this.watch(store, watched, options);
+  }
+
+  private async watch(store: RunStore, watched: Watched[], options: ExecutorOptions): Promise<void> {
+    const failures = new Map<string, number>();
+    let interval = this.settings.poll_min_s * 1000;
+    while (watched.some((w) => !w.done)) {
+      await sleep(interval);
+      interval = Math.min(interval * 2, this.settings.poll_max_s * 1000);
+      const arrays = [...new Set(watched.filter((w) => !w.done).map((w) => w.arrayId))];
+      for (const arrayId of arrays) {
+        let states: Map<number, TaskStatus> | null;
+        try {
+          states = await this.commands.query(arrayId);
+          failures.delete(arrayId);
+        } catch (error) {
+          const n = (failures.get(arrayId) ?? 0) + 1;
+          failures.set(arrayId, n);
+          if (n < MAX_QUERY_FAILURES) continue;
+          states = null;
+          if (!options.quiet)
+            process.stderr.write(`slurm: giving up on array ${arrayId}: ${(error as Error).message}\n`);
+        }
+        for (const w of watched) {
+          if (w.done || w.arrayId !== arrayId) continue;
+          const status = states?.get(w.index) ?? null;
+          if (status && classifyState(status.state) === 'active') continue;
+          w.done = true;
+          this.settle(store, w, status);
+          options.onRunEnd?.(w.run);
+        }
+      }
+    }
+  }
+
+  /** A task is over: its run must have recorded an outcome, else it is failed with what SLURM says. */
+  private settle(store: RunStore, w: Watched, status: TaskStatus | null): void {
+    const record = store.read(w.run.id) ?? store.ensure(w.run);
+    const slurmState = status?.state ?? 'UNKNOWN';
+    const executor = { ...(record.executor ?? { kind: 'slurm' }), state: slurmState } as RunRecord['executor'];
+    if (record.state === 'done' || record.state === 'failed') {
+      store.write({ ...record, executor });
+      return;
+    }
+    const jobId = `${w.arrayId}_${w.index}`;
+    const how = status
+      ? `ended ${slurmState}${status.detail && status.detail !== 'None' ? ` (${status.detail})` : ''}`
+      : 'is no longer known to the scheduler';
+    const tails = [
+      logTail(store.logPath(w.run.id)),
+      w.outFile ? logTail(w.outFile, 10) : null,
+    ].filter((t): t is string => Boolean(t));
+    store.write({ ...record, executor });
+    store.fail(
+      w.run.id,
+      `SLURM job ${jobId} ${how} without recording an outcome for ${w.run.stage} run ${w.run.name}`,
+      tails.length ? tails.join('\n') : null,
+    );
+  }
+}
