@@ -127,6 +127,14 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
       `the starting weights lack ${missing.length} parameter(s) the model needs: ${validChoices(missing, 8)}`,
     );
   }
+  // A resume that cannot match is refused before anything is compiled.
+  const checkpoint = loadLatestCheckpoint(options.checkpointDir);
+  if (checkpoint && options.resume === 'never') {
+    throw new TlabError(
+      `${options.checkpointDir}: holds checkpoints of an earlier run; resume it, or choose another run name or output folder`,
+    );
+  }
+  if (checkpoint) checkFingerprint(checkpoint, options);
   const frozen = new Map(plan.frozen.map((n) => [n, weights.get(n)!]));
   const trainable = plan.trainable.map((n) => graph.inputs.get(n)!);
   const step = await TrainStep.compile({
@@ -142,194 +150,190 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     stepsPerRun: k,
     microBatches: micro,
   });
-
-  // Evaluation graph: the same weights, no dropout.
+  // Sessions are released however this ends: an error anywhere below (compiling the evaluation, a checkpoint
+  // that does not fit) would otherwise leak them (native memory and thread pools).
   let evalProgram: Program | null = null;
-  if (options.eval) {
-    const g = new Graph();
-    const evalPb = new ParamBuilder(g, 'float32', lora);
-    const e = options.objective.build(g, evalPb);
-    const outputs: Record<string, Value> = { loss_sum: e.lossSum, count: e.count };
-    for (const [n, v] of Object.entries(e.metrics)) outputs[`metric.${n}`] = v;
-    evalProgram = await Program.compile(g, { outputs, bind: frozen });
-  }
-
-  // State: fresh, or the latest checkpoint.
-  const store = new ParameterStore(plan.trainable.map((n) => [n, weights.get(n)!] as [string, HostTensor]));
-  const checkpoint = loadLatestCheckpoint(options.checkpointDir);
-  if (checkpoint && options.resume === 'never') {
-    throw new TlabError(
-      `${options.checkpointDir}: holds checkpoints of an earlier run; resume it, or choose another run name or output folder`,
-    );
-  }
-  let sessionStart = performance.now();
-  const state: TrainerState = {
-    step: 0,
-    seed: options.seed,
-    fingerprint: options.fingerprint,
-    ...(options.settings ? { settings: options.settings } : {}),
-    tokensSeen: 0,
-    bestEvalLoss: null,
-    trainSeconds: 0,
-  };
-  if (checkpoint) restore(checkpoint, store, step, options, state);
-  step.initState(store);
-  const resumedFrom = state.step;
-
-  const logs = new TrainingLogs(options.logDir, {
-    tensorboard: options.tensorboard ?? true,
-    jsonl: { resumeFromStep: resumedFrom, onWarning: options.quiet ? () => {} : undefined },
-  });
-  const progress = new TrainingProgress({
-    totalSteps: options.maxSteps,
-    startStep: resumedFrom,
-    silent: options.quiet,
-  });
-  const losses: number[] = [];
-  let stepSeconds = 0;
-  const evals: TrainResult['evals'] = [];
-  let savedPath: string | null = checkpoint?.dir ?? null;
-  let savedStep = checkpoint ? state.step : -1;
-  const save = () => {
-    state.trainSeconds += (performance.now() - sessionStart) / 1000;
-    sessionStart = performance.now();
-    savedPath = saveCheckpoint(
-      options.checkpointDir,
-      store,
-      step.paramNames,
-      step.stateNames,
-      state,
-      options.keepCheckpoints ?? 3,
-    );
-    savedStep = state.step;
-  };
-  const runEval = async () => {
-    if (!evalProgram || !options.eval) return;
-    let lossSum = 0;
-    let count = 0;
-    let correct = 0;
-    const feeds: Record<string, HostTensor> = Object.fromEntries(store.entries());
-    for (let i = 0; i < options.eval.batches; i++) {
-      const r = await evalProgram.run({ ...options.eval.source.batch(i), ...feeds });
-      lossSum += Number(r.loss_sum.data[0]);
-      count += Number(r.count.data[0]);
-      correct += Number(r['metric.correct']?.data[0] ?? 0);
-    }
-    const loss = lossSum / Math.max(count, 1);
-    const accuracy = correct / Math.max(count, 1);
-    evals.push({ step: state.step, loss, accuracy });
-    logs.log(state.step, 'eval', { loss, accuracy });
-    if (state.bestEvalLoss === null || loss < state.bestEvalLoss) state.bestEvalLoss = loss;
-  };
-
-  const stopAt = Math.min(
-    options.maxSteps,
-    options.stopAfter === undefined ? Number.POSITIVE_INFINITY : resumedFrom + options.stopAfter,
-  );
   try {
-    if (resumedFrom === 0 && evalEvery > 0) await runEval();
-    while (state.step < stopAt) {
-      // Run up to k steps, but stop at the next eval/save boundary so they happen at exact steps.
-      const boundary = (every: number) =>
-        every > 0 ? every - (state.step % every) : Number.POSITIVE_INFINITY;
-      const n = Math.min(k, stopAt - state.step, boundary(evalEvery), boundary(saveEvery));
-      const feeds: StepFeed[] = [];
-      let tokens = 0;
-      for (let i = 0; i < n; i++) {
-        const s = state.step + i;
-        const mult = lrMultiplier(options.schedule, s);
-        // The step's key plus the micro-batch index: a row's dropout mask depends on its row in the whole batch,
-        // so splitting a batch into micro-batches does not change training.
-        const [k1, k2] = dropoutKey(options.seed, s);
-        const batches = Array.from(
-          { length: micro },
-          (_, j): Record<string, HostTensor> => ({
-            ...options.train.batch(s * micro + j),
-            dropout_key: {
-              dtype: 'int64',
-              shape: [3],
-              data: BigInt64Array.of(BigInt(k1), BigInt(k2), BigInt(j)),
-            },
-          }),
-        );
-        for (const b of batches) tokens += countTokens(b);
-        feeds.push(
-          micro > 1
-            ? { micro: batches, lr: plan.baseLrs.map((lr) => lr * mult) }
-            : { data: batches[0], lr: plan.baseLrs.map((lr) => lr * mult) },
-        );
+    // Evaluation graph: the same weights, no dropout.
+    if (options.eval) {
+      const g = new Graph();
+      const evalPb = new ParamBuilder(g, 'float32', lora);
+      const e = options.objective.build(g, evalPb);
+      const outputs: Record<string, Value> = { loss_sum: e.lossSum, count: e.count };
+      for (const [n, v] of Object.entries(e.metrics)) outputs[`metric.${n}`] = v;
+      evalProgram = await Program.compile(g, { outputs, bind: frozen });
+    }
+
+    // State: fresh, or the latest checkpoint.
+    const store = new ParameterStore(plan.trainable.map((n) => [n, weights.get(n)!] as [string, HostTensor]));
+    let sessionStart = performance.now();
+    const state: TrainerState = {
+      step: 0,
+      seed: options.seed,
+      fingerprint: options.fingerprint,
+      ...(options.settings ? { settings: options.settings } : {}),
+      tokensSeen: 0,
+      bestEvalLoss: null,
+      trainSeconds: 0,
+    };
+    if (checkpoint) restore(checkpoint, store, step, options, state);
+    step.initState(store);
+    const resumedFrom = state.step;
+
+    const logs = new TrainingLogs(options.logDir, {
+      tensorboard: options.tensorboard ?? true,
+      jsonl: { resumeFromStep: resumedFrom, onWarning: options.quiet ? () => {} : undefined },
+    });
+    const progress = new TrainingProgress({
+      totalSteps: options.maxSteps,
+      startStep: resumedFrom,
+      silent: options.quiet,
+    });
+    const losses: number[] = [];
+    let stepSeconds = 0;
+    const evals: TrainResult['evals'] = [];
+    let savedPath: string | null = checkpoint?.dir ?? null;
+    let savedStep = checkpoint ? state.step : -1;
+    const save = () => {
+      state.trainSeconds += (performance.now() - sessionStart) / 1000;
+      sessionStart = performance.now();
+      savedPath = saveCheckpoint(
+        options.checkpointDir,
+        store,
+        step.paramNames,
+        step.stateNames,
+        state,
+        options.keepCheckpoints ?? 3,
+      );
+      savedStep = state.step;
+    };
+    const runEval = async () => {
+      if (!evalProgram || !options.eval) return;
+      let lossSum = 0;
+      let count = 0;
+      let correct = 0;
+      const feeds: Record<string, HostTensor> = Object.fromEntries(store.entries());
+      for (let i = 0; i < options.eval.batches; i++) {
+        const r = await evalProgram.run({ ...options.eval.source.batch(i), ...feeds });
+        lossSum += Number(r.loss_sum.data[0]);
+        count += Number(r.count.data[0]);
+        correct += Number(r['metric.correct']?.data[0] ?? 0);
       }
-      const t0 = performance.now();
-      const r = await step.run(store, feeds, state.step);
-      stepSeconds += (performance.now() - t0) / 1000;
-      if (!r.committed) {
-        const i = Math.max(
-          0,
-          r.losses.findIndex(
-            (l, j) => !Number.isFinite(l) || !Number.isFinite(r.gradNorms[j]) || r.nonFinite[j] > 0,
-          ),
-        );
-        const finite = Number.isFinite(r.losses[i]) && Number.isFinite(r.gradNorms[i]);
-        const what = finite
-          ? `the update made ${r.nonFinite[i]} weight or optimizer value(s) non-finite (loss ${r.losses[i]}, gradient norm ${r.gradNorms[i]}: the learning rate is too large)`
-          : `loss ${r.losses[i]}, gradient norm ${r.gradNorms[i]}`;
-        throw new TlabError(
-          `step ${state.step + i + 1}: ${what}; training stopped before applying it`,
-          savedPath ? `the last good checkpoint is ${savedPath}` : 'no checkpoint was written yet',
-        );
-      }
-      for (let i = 0; i < n; i++) {
-        state.step += 1;
-        losses.push(r.losses[i]);
-        const correct = r.metrics.correct?.[i];
-        if (state.step % logEvery === 0 || state.step === options.maxSteps) {
-          logs.log(state.step, 'train', {
-            loss: r.losses[i],
-            ...(correct !== undefined ? { accuracy: correct / Math.max(tokensOf(feeds[i]), 1) } : {}),
-            grad_norm: r.gradNorms[i],
-            lr: feeds[i].lr[0],
-          });
+      const loss = lossSum / Math.max(count, 1);
+      const accuracy = correct / Math.max(count, 1);
+      evals.push({ step: state.step, loss, accuracy });
+      logs.log(state.step, 'eval', { loss, accuracy });
+      if (state.bestEvalLoss === null || loss < state.bestEvalLoss) state.bestEvalLoss = loss;
+    };
+
+    const stopAt = Math.min(
+      options.maxSteps,
+      options.stopAfter === undefined ? Number.POSITIVE_INFINITY : resumedFrom + options.stopAfter,
+    );
+    try {
+      if (resumedFrom === 0 && evalEvery > 0) await runEval();
+      while (state.step < stopAt) {
+        // Run up to k steps, but stop at the next eval/save boundary so they happen at exact steps.
+        const boundary = (every: number) =>
+          every > 0 ? every - (state.step % every) : Number.POSITIVE_INFINITY;
+        const n = Math.min(k, stopAt - state.step, boundary(evalEvery), boundary(saveEvery));
+        const feeds: StepFeed[] = [];
+        let tokens = 0;
+        for (let i = 0; i < n; i++) {
+          const s = state.step + i;
+          const mult = lrMultiplier(options.schedule, s);
+          // The step's key plus the micro-batch index: a row's dropout mask depends on its row in the whole batch,
+          // so splitting a batch into micro-batches does not change training.
+          const [k1, k2] = dropoutKey(options.seed, s);
+          const batches = Array.from(
+            { length: micro },
+            (_, j): Record<string, HostTensor> => ({
+              ...options.train.batch(s * micro + j),
+              dropout_key: {
+                dtype: 'int64',
+                shape: [3],
+                data: BigInt64Array.of(BigInt(k1), BigInt(k2), BigInt(j)),
+              },
+            }),
+          );
+          for (const b of batches) tokens += countTokens(b);
+          feeds.push(
+            micro > 1
+              ? { micro: batches, lr: plan.baseLrs.map((lr) => lr * mult) }
+              : { data: batches[0], lr: plan.baseLrs.map((lr) => lr * mult) },
+          );
         }
+        const t0 = performance.now();
+        const r = await step.run(store, feeds, state.step);
+        stepSeconds += (performance.now() - t0) / 1000;
+        if (!r.committed) {
+          const i = Math.max(
+            0,
+            r.losses.findIndex(
+              (l, j) => !Number.isFinite(l) || !Number.isFinite(r.gradNorms[j]) || r.nonFinite[j] > 0,
+            ),
+          );
+          const finite = Number.isFinite(r.losses[i]) && Number.isFinite(r.gradNorms[i]);
+          const what = finite
+            ? `the update made ${r.nonFinite[i]} weight or optimizer value(s) non-finite (loss ${r.losses[i]}, gradient norm ${r.gradNorms[i]}: the learning rate is too large)`
+            : `loss ${r.losses[i]}, gradient norm ${r.gradNorms[i]}`;
+          throw new TlabError(
+            `step ${state.step + i + 1}: ${what}; training stopped before applying it`,
+            savedPath ? `the last good checkpoint is ${savedPath}` : 'no checkpoint was written yet',
+          );
+        }
+        for (let i = 0; i < n; i++) {
+          state.step += 1;
+          losses.push(r.losses[i]);
+          const correct = r.metrics.correct?.[i];
+          if (state.step % logEvery === 0 || state.step === options.maxSteps) {
+            logs.log(state.step, 'train', {
+              loss: r.losses[i],
+              ...(correct !== undefined ? { accuracy: correct / Math.max(tokensOf(feeds[i]), 1) } : {}),
+              grad_norm: r.gradNorms[i],
+              lr: feeds[i].lr[0],
+            });
+          }
+        }
+        state.tokensSeen += tokens;
+        progress.step({ steps: n, loss: r.losses[n - 1], learningRate: feeds[n - 1].lr[0], tokens });
+        if (evalEvery > 0 && state.step % evalEvery === 0) await runEval();
+        if (saveEvery > 0 && state.step % saveEvery === 0) save();
       }
-      state.tokensSeen += tokens;
-      progress.step({ steps: n, loss: r.losses[n - 1], learningRate: feeds[n - 1].lr[0], tokens });
-      if (evalEvery > 0 && state.step % evalEvery === 0) await runEval();
-      if (saveEvery > 0 && state.step % saveEvery === 0) save();
+      if (state.step >= options.maxSteps) {
+        if (evalEvery > 0 && state.step % evalEvery !== 0) await runEval();
+        if (savedStep !== state.step) save();
+      }
+    } finally {
+      progress.finish();
+      logs.close();
     }
-    if (state.step >= options.maxSteps) {
-      if (evalEvery > 0 && state.step % evalEvery !== 0) await runEval();
-      if (savedStep !== state.step) save();
-    }
+    const all = new Map(weights);
+    for (const [n, t] of store.entries()) if (all.has(n)) all.set(n, t);
+    const merged = mergeLora(all, pb.loraModules.values());
+    for (const n of [...merged.keys()])
+      if (n.includes('.lora_A.') || n.includes('.lora_B.')) merged.delete(n);
+    return {
+      step: state.step,
+      resumedFrom,
+      losses,
+      evals,
+      store,
+      weights: all,
+      mergedWeights: merged,
+      checkpoint: savedPath,
+      stepSeconds,
+    };
   } finally {
-    progress.finish();
-    logs.close();
     await step.release();
     await evalProgram?.release();
   }
-  const all = new Map(weights);
-  for (const [n, t] of store.entries()) if (all.has(n)) all.set(n, t);
-  const merged = mergeLora(all, pb.loraModules.values());
-  for (const n of [...merged.keys()]) if (n.includes('.lora_A.') || n.includes('.lora_B.')) merged.delete(n);
-  return {
-    step: state.step,
-    resumedFrom,
-    losses,
-    evals,
-    store,
-    weights: all,
-    mergedWeights: merged,
-    checkpoint: savedPath,
-    stepSeconds,
-  };
 }
 
-/** Restores a checkpoint exactly, or refuses: the same settings, and every weight and optimizer tensor present. */
-function restore(
+/** Refuses a checkpoint made with other settings, naming what changed when both sides recorded them. */
+function checkFingerprint(
   checkpoint: LoadedCheckpoint,
-  store: ParameterStore,
-  stepper: Stepper,
   options: Pick<TrainerOptions, 'fingerprint' | 'settings'>,
-  state: TrainerState,
 ): void {
   const { dir } = checkpoint;
   if (checkpoint.state.fingerprint !== options.fingerprint) {
@@ -342,6 +346,18 @@ function restore(
       changed.length > 3 ? `changed: ${changed.join(', ')}` : undefined,
     );
   }
+}
+
+/** Restores a checkpoint exactly, or refuses: the same settings, and every weight and optimizer tensor present. */
+function restore(
+  checkpoint: LoadedCheckpoint,
+  store: ParameterStore,
+  stepper: Stepper,
+  options: Pick<TrainerOptions, 'fingerprint' | 'settings'>,
+  state: TrainerState,
+): void {
+  const { dir } = checkpoint;
+  checkFingerprint(checkpoint, options);
   const want = new Map(
     [...store.entries()].map(([n, t]) => [n, { dtype: t.dtype, shape: t.shape }] as const),
   );

@@ -62,7 +62,25 @@ export async function gradcheck(
     outputs[`g${k}`] = gv;
   });
   const program = await Program.compile(g, { outputs, optimization: 'disabled', threads: 1 });
-  const lossOnly = await Program.compile(g, { outputs: { loss }, optimization: 'disabled', threads: 1 });
+  let lossOnly: Program | null = null;
+  try {
+    lossOnly = await Program.compile(g, { outputs: { loss }, optimization: 'disabled', threads: 1 });
+    return await compare(program, lossOnly, all, wrtIdx, eps);
+  } finally {
+    // Released even when a run throws (a kernel without float64 support, a bad constant): no leaked sessions.
+    await program.release();
+    await lossOnly?.release();
+  }
+}
+
+/** Analytic gradients from `program` against central differences of `lossOnly`, input by input. */
+async function compare(
+  program: Program,
+  lossOnly: Program,
+  all: readonly HostTensor[],
+  wrtIdx: readonly number[],
+  eps: number,
+): Promise<GradcheckReport> {
   const feeds: Record<string, HostTensor> = {};
   all.forEach((t, i) => {
     feeds[`x${i}`] = t;
@@ -95,7 +113,5 @@ export async function gradcheck(
     report.analytic.push(analytic);
     report.numeric.push(numeric);
   }
-  await program.release();
-  await lossOnly.release();
   return report;
 }

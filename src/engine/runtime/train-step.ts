@@ -484,10 +484,19 @@ class AccumulatingTrainStep extends StepperBase {
     );
     const upd = appendUpdates(apply, params, summed, spec, plan);
     const applyOnnx = lowerGraph(apply, { outputs: upd.outputs, name: 'apply_update' });
-    const [gradSession, applySession] = await Promise.all([
+    const sessions = await Promise.allSettled([
       createSession(encodeModel(wrapModel(gradOnnx)), spec),
       createSession(encodeModel(wrapModel(applyOnnx)), spec),
     ]);
+    const failed = sessions.find((r) => r.status === 'rejected');
+    if (failed) {
+      // The program that did compile is released, not leaked with its native memory.
+      for (const r of sessions) if (r.status === 'fulfilled') await r.value.release();
+      throw failed.reason;
+    }
+    const [gradSession, applySession] = sessions.map(
+      (r) => (r as PromiseFulfilledResult<ort.InferenceSession>).value,
+    );
     return new AccumulatingTrainStep(
       gradSession,
       applySession,
