@@ -136,16 +136,31 @@ function exactRow(
   d: number,
   i: number,
   table: NeighbourTable,
-  buf: { cand: Int32Array; sq: Float64Array; order: Int32Array },
+  buf: { cand: Int32Array; sq: Float64Array; order: Int32Array; sorted: Float64Array },
 ): void {
   let c = 0;
   for (let j = 0; j < n; j++) {
     if (j === i) continue;
-    buf.cand[c] = j;
     buf.sq[c] = exactSquared(x, d, i, j);
     c++;
   }
-  writeRow(table, i, buf.cand, buf.sq, c, buf.order);
+  // the maxk-th smallest distance (a native numeric sort), then only the points within it are ordered
+  const sorted = buf.sorted.subarray(0, c);
+  sorted.set(buf.sq.subarray(0, c));
+  sorted.sort();
+  const kth = sorted[table.maxk - 1];
+  let m = 0;
+  for (let j = 0, k = 0; j < n; j++) {
+    if (j === i) continue;
+    const v = buf.sq[k++];
+    if (v <= kth) {
+      buf.cand[m] = j;
+      buf.order[m] = m;
+      sorted[m] = v;
+      m++;
+    }
+  }
+  writeRow(table, i, buf.cand, sorted, m, buf.order);
 }
 
 const F32_EPS = 2 ** -23;
@@ -200,7 +215,12 @@ export async function neighbourTable(
     distances: new Float64Array(n * (maxk + 1)),
     indices: new Int32Array(n * (maxk + 1)),
   };
-  const full = { cand: new Int32Array(n), sq: new Float64Array(n), order: new Int32Array(n) };
+  const full = {
+    cand: new Int32Array(n),
+    sq: new Float64Array(n),
+    order: new Int32Array(n),
+    sorted: new Float64Array(n),
+  };
   const margin = options.margin ?? Math.max(8, Math.ceil(maxk / 8));
   const take = maxk + 1 + margin;
   if (n * n * d < (options.jsMaxFlops ?? 5e7) || take >= n) {
