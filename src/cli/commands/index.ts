@@ -8,6 +8,7 @@ import { registerGenerateCommand } from './generate.ts';
 import { registerGeometryCommands } from './geometry.ts';
 import { registerLabCommands } from './lab.ts';
 import { registerMetricsCommands } from './metrics.ts';
+import { registerModelCommands } from './model.ts';
 import { registerQuickstartCommand } from './quickstart.ts';
 import { registerReportCommand } from './report.ts';
 import { registerServeCommand } from './serve.ts';
@@ -25,6 +26,7 @@ export function registerCommands(program: Command): void {
   registerTrainCommands(program);
   registerQuickstartCommand(program);
   registerExportCommand(program);
+  registerModelCommands(program);
   registerServeCommand(program);
   registerReportCommand(program);
   registerDashboardCommand(program);

@@ -74,6 +74,9 @@ export type ModelFolder = LoadedModel & {
   report: LoadReport;
 };
 
+/** How Qwen2-VL's chat template writes an image (what its processor then expands to the image's tokens). */
+const QWEN2_VL_IMAGE = { token: '<|image_pad|>', before: '<|vision_start|>', after: '<|vision_end|>' };
+
 export function loadModelFolder(dir: string, options: LoadModelOptions = {}): ModelFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TlabError(`${dir}: model folder not found`);
   const configPath = join(dir, 'config.json');
@@ -163,7 +166,10 @@ export function loadModelFolder(dir: string, options: LoadModelOptions = {}): Mo
     config,
     weights,
     specs,
-    tokenizer: options.tokenizer !== false && existsSync(tokenizerPath) ? loadTokenizer(dir) : null,
+    tokenizer:
+      options.tokenizer !== false && existsSync(tokenizerPath)
+        ? loadTokenizer(dir, config.model_type === 'qwen2_vl' ? { imagePlaceholder: QWEN2_VL_IMAGE } : {})
+        : null,
     preprocessorConfig: existsSync(preprocessorPath) ? preprocessorPath : null,
     report,
   } as ModelFolder;

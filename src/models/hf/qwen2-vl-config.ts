@@ -102,6 +102,8 @@ export function parseQwen2VlConfig(
   } else {
     textKey = prefix;
     textJson = Object.fromEntries(Object.entries(json).filter(([k]) => !VL_KEYS.includes(k)));
+    // The folder-level keys stay at the top level only.
+    for (const k of ['architectures', 'torch_dtype', 'dtype', 'transformers_version']) delete textJson[k];
   }
   const text = parsers.text({ ...textJson, model_type: 'qwen2' }, textKey);
   const visionValue = json.vision_config ?? {};
