@@ -40,7 +40,7 @@ export const SIMPLE_CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}";
 const ROLE_TOKENS = ['<|system|>', '<|user|>', '<|assistant|>', '<|end|>', '<image>'];
 /** Parameter-name prefixes of model components (LLaVA layout); decoder-only models have none. */
-const COMPONENT_PREFIXES: Record<string, string> = {
+export const COMPONENT_PREFIXES: Readonly<Record<string, string>> = {
   encoder: 'vision_tower',
   projector: 'multi_modal_projector',
   decoder: 'language_model',
@@ -180,7 +180,8 @@ function prepareModel(
   return prepared;
 }
 
-function strategyOf(config: TrainConfig): StrategyConfig {
+/** The trainer's strategy from the config's (LoRA targets written as /regex/ become RegExps). */
+export function strategyOf(config: Pick<TrainConfig, 'strategy'>): StrategyConfig {
   const s = config.strategy;
   const targets = s.lora?.targets.map((t) =>
     t.startsWith('/') && t.endsWith('/') && t.length > 2 ? new RegExp(t.slice(1, -1)) : t,

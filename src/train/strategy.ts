@@ -1,7 +1,9 @@
 /**
  * Which parameters train, and with which learning rate: `full` fine-tuning, `lora` (adapters only), or per
- * component (vision encoder / projector / language decoder), each full, LoRA or frozen, with its own learning rate.
- * Biases and norm weights (rank < 2) get no weight decay, as in Hugging Face's Trainer and nanoGPT.
+ * component, each full, LoRA or frozen, with its own learning rate. Components are `encoder` (vision tower),
+ * `projector`, `decoder` (language model) and `head` (classification head); the Hugging Face module prefixes
+ * that LLaVA / Qwen2-VL users know (`vision_tower`, `multi_modal_projector`, `language_model`, ...) are accepted
+ * as their aliases. Biases and norm weights (rank < 2) get no weight decay, as in Hugging Face's Trainer and nanoGPT.
  */
 import type { ParamGroup } from '../engine/runtime/train-step.ts';
 import type { LoraConfig } from '../nn/lora.ts';
@@ -14,23 +16,62 @@ export type ComponentMode = 'full' | 'lora' | 'frozen';
 export interface StrategyConfig {
   kind: 'full' | 'lora' | 'components';
   lora?: Omit<LoraConfig, 'targets'> & { targets?: readonly (string | RegExp)[] };
-  /** For kind 'components': mode per component name (components not named are frozen). */
+  /** For kind 'components': mode per component name or alias (components not named are frozen). */
   components?: Readonly<Record<string, ComponentMode>>;
   /** Learning rate per component; others use the base learning rate. */
   learningRates?: Readonly<Record<string, number>>;
   weightDecay?: number;
 }
 
-/** Maps a parameter name to its component (e.g. "vision_tower", "multi_modal_projector", "language_model"). */
+/** Maps a parameter name to its component (`encoder`, `projector`, `decoder`, `head`; see models/components.ts). */
 export type ComponentOf = (paramName: string) => string;
+
+/** Hugging Face module prefixes accepted in `components:` and `learning_rates:` for the component they hold. */
+export const COMPONENT_ALIASES: Readonly<Record<string, string>> = {
+  vision_tower: 'encoder',
+  vision_model: 'encoder',
+  visual: 'encoder',
+  multi_modal_projector: 'projector',
+  language_model: 'decoder',
+  score: 'head',
+  classifier: 'head',
+};
+
+/** The strategy with aliased component names replaced by the components they name (each named once). */
+export function resolveComponentAliases(strategy: StrategyConfig): StrategyConfig {
+  const resolve = <T>(
+    record: Readonly<Record<string, T>> | undefined,
+    field: string,
+  ): Record<string, T> | undefined => {
+    if (!record) return undefined;
+    const out: Record<string, T> = {};
+    const from: Record<string, string> = {};
+    for (const [name, value] of Object.entries(record)) {
+      const component = COMPONENT_ALIASES[name] ?? name;
+      if (component in out)
+        throw new TlabError(
+          `strategy.${field}: '${name}' and '${from[component]}' both name the ${component} component; keep one`,
+        );
+      out[component] = value;
+      from[component] = name;
+    }
+    return out;
+  };
+  return {
+    ...strategy,
+    components: resolve(strategy.components, 'components'),
+    learningRates: resolve(strategy.learningRates, 'learning_rates'),
+  };
+}
 
 export const SINGLE_COMPONENT: ComponentOf = () => 'model';
 
 /** The LoRA configuration the model must be built with (targets restricted to LoRA components), or null. */
 export function loraFor(
-  strategy: StrategyConfig,
+  given: StrategyConfig,
   componentPrefixes: Readonly<Record<string, string>> = {},
 ): LoraConfig | null {
+  const strategy = resolveComponentAliases(given);
   const modes =
     strategy.kind === 'lora' ? null : strategy.kind === 'components' ? (strategy.components ?? {}) : {};
   if (strategy.kind === 'full') return null;
@@ -68,22 +109,27 @@ export interface ParameterPlan {
 
 export function planParameters(
   specs: Iterable<ParamSpec>,
-  strategy: StrategyConfig,
+  given: StrategyConfig,
   baseLr: number,
   componentOf: ComponentOf = SINGLE_COMPONENT,
 ): ParameterPlan {
+  const strategy = resolveComponentAliases(given);
   const all = [...specs];
   const components = new Set(all.map((s) => componentOf(s.name)));
+  const names = [
+    ...components,
+    ...Object.keys(COMPONENT_ALIASES).filter((a) => components.has(COMPONENT_ALIASES[a])),
+  ];
   for (const c of Object.keys(strategy.components ?? {})) {
     if (!components.has(c))
       throw new TlabError(
-        `strategy.components.${c}: no such component${didYouMean(c, components)}; valid: ${validChoices(components)}`,
+        `strategy.components.${c}: no such component${didYouMean(c, names)}; valid: ${validChoices(names)}`,
       );
   }
   for (const c of Object.keys(strategy.learningRates ?? {})) {
     if (!components.has(c))
       throw new TlabError(
-        `strategy.learning_rates.${c}: no such component${didYouMean(c, components)}; valid: ${validChoices(components)}`,
+        `strategy.learning_rates.${c}: no such component${didYouMean(c, names)}; valid: ${validChoices(names)}`,
       );
   }
   const isAdapter = (n: string) => n.includes('.lora_A.') || n.includes('.lora_B.');
