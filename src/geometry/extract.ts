@@ -130,6 +130,7 @@ function normFor(
   layer: number,
 ): ((v: Float32Array, o: number, d: number) => void) | null {
   if (layer >= decoder.numLayers) return null; // the last hidden state is already after the final norm
+  const text = folder.kind === 'vlm' ? folder.model.decoder : decoder; // a VLM's own modelType is 'llava'
   const cfg = (
     folder.kind === 'vlm'
       ? (folder.config as unknown as { text_config: Record<string, unknown> }).text_config
@@ -137,7 +138,7 @@ function normFor(
   ) as Record<string, unknown>;
   const prefix = folder.kind === 'vlm' ? 'language_model.' : '';
   const get = (name: string) => folder.weights.get(prefix + name)?.data as Float32Array | undefined;
-  if (decoder.modelType === 'gpt2') {
+  if (text.modelType === 'gpt2') {
     const g = get(`h.${layer}.ln_1.weight`);
     const b = get(`h.${layer}.ln_1.bias`);
     const eps = typeof cfg.layer_norm_epsilon === 'number' ? cfg.layer_norm_epsilon : 1e-5;
@@ -380,7 +381,12 @@ async function decoderStates(
     }
     ids.push(row);
   }
-  const runner = new ForwardRunner(vlm ?? decoder, folder.weights, {
+  // a sequence classifier's decoder ignores its `score.*` head
+  const weights =
+    folder.kind === 'sequence-classifier'
+      ? new Map([...folder.weights].filter(([name]) => !name.startsWith('score.')))
+      : folder.weights;
+  const runner = new ForwardRunner(vlm ?? decoder, weights, {
     padId: tokenizer.padId ?? tokenizer.eosId ?? 0,
   });
   const d = decoder.hiddenSize;

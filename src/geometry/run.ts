@@ -27,7 +27,7 @@ import {
 } from './patch-probes.ts';
 import { analysePoints, type PointAnalysis } from './pipeline.ts';
 import { saveHeatmap, saveProfilePlot } from './plots.ts';
-import { findDuplicates, intersectSorted } from './points.ts';
+import { findDuplicates, intersectSorted, pick } from './points.ts';
 import { linearProbe, type ProbeResult } from './probes.ts';
 
 export type GeometryProgress = (stage: string, done: number, total: number) => void;
@@ -297,11 +297,12 @@ export async function runGeometry(config: GeometryConfig, options: RunOptions): 
             throw new TlabError(
               `probes.labels: no label set '${name}' (extracted: ${rep.labels.map((l) => l.name).join(', ')})`,
             );
-          if (new Set(set.values).size < 2) continue;
+          if (new Set(pick(set.values, data.kept)).size < 2) continue;
           out.push({
             layer: rec.layer,
             label: name,
-            result: linearProbe(data.x, set.values, {
+            // distinct rows only: a duplicate on both sides of the split would leak
+            result: linearProbe(selectRows(data.x, data.kept), pick(set.values, data.kept), {
               testFraction: config.probes.test_fraction,
               folds: config.probes.folds,
               c: config.probes.c,
