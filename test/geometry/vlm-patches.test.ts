@@ -51,6 +51,7 @@ training: { max_steps: 60, batch_size: 16, lr: 0.003, warmup_steps: 5, eval_ever
   const config = parseGeometryConfig({
     task: join(root, 'tasks', 'grid'),
     split: 'test',
+    states: 'norm-input', // the text decoder's ln_1 inputs (a VLM's own model type is llava)
     labels: ['label', 'field:row'],
     analysis: { maxk: 40, range_max: 16, id_scale: 4, density_k: 8 },
     conditions: [{ name: 'vlm', model: join(root, 'models', 'vlm') }],
