@@ -2,7 +2,9 @@
  * Compiled programs: an IR graph lowered to ONNX and loaded into an onnxruntime session. Threads come from the
  * machine (or TLAB_THREADS), graph optimizations are on, execution providers come from TLAB_EXECUTION_PROVIDERS.
  */
-import { availableParallelism } from 'node:os';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { executionProvidersSetting, ortProfileSetting, threadsSetting } from '../../util/env.ts';
 import { TlabError, validChoices } from '../../util/errors.ts';
@@ -10,7 +12,14 @@ import type { Graph, Value } from '../ir/graph.ts';
 import { formatShape, sameShape } from '../ir/shape.ts';
 import { encodeModel } from '../onnx/encode.ts';
 import { lowerGraph } from '../onnx/lower.ts';
-import { DEFAULT_IR_VERSION, DEFAULT_OPSET, type OnnxGraph, type OnnxModel } from '../onnx/model.ts';
+import {
+  DEFAULT_IR_VERSION,
+  DEFAULT_OPSET,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+} from '../onnx/model.ts';
 import type { HostTensor } from '../tensor.ts';
 import { fromOrtTensor, toOrtTensor } from './ort-tensor.ts';
 import '../ops/all.ts';
@@ -32,8 +41,7 @@ export function defaultSessionConfig(): Required<Omit<SessionConfig, 'optimizedM
 function usesDomain(graph: OnnxGraph, domain: string): boolean {
   return graph.nodes.some(
     (n) =>
-      n.domain === domain ||
-      (n.attrs ?? []).some((a) => a.kind === 'graph' && usesDomain(a.value, domain)),
+      n.domain === domain || (n.attrs ?? []).some((a) => a.kind === 'graph' && usesDomain(a.value, domain)),
   );
 }
 
@@ -52,8 +60,9 @@ export function wrapModel(graph: OnnxGraph, metadata?: Record<string, string>): 
   };
 }
 
+/** `model` is the encoded ModelProto, or the path of a model file (external data next to it). */
 export async function createSession(
-  bytes: Uint8Array,
+  bytes: Uint8Array | string,
   config: SessionConfig = {},
 ): Promise<ort.InferenceSession> {
   const d = defaultSessionConfig();
@@ -68,12 +77,83 @@ export async function createSession(
   };
   if (config.optimizedModelPath) options.optimizedModelFilePath = config.optimizedModelPath;
   try {
-    return await ort.InferenceSession.create(bytes, options);
+    return await (typeof bytes === 'string'
+      ? ort.InferenceSession.create(bytes, options)
+      : ort.InferenceSession.create(bytes, options));
   } catch (error) {
     throw new TlabError(
       `onnxruntime rejected the compiled graph: ${(error as Error).message.split('\n')[0]}`,
       String(error),
     );
+  }
+}
+
+/**
+ * Models whose initializers exceed this go through a file with external data: a protobuf message cannot exceed
+ * 2 GiB, and a multi-billion-parameter model's frozen weights (even 4-bit) can.
+ */
+export const INLINE_WEIGHTS_LIMIT = 1.5 * 2 ** 30;
+
+function initializerBytes(graph: OnnxGraph): number {
+  let n = 0;
+  for (const t of graph.initializers) n += t.raw?.byteLength ?? 0;
+  for (const node of graph.nodes)
+    for (const a of node.attrs ?? []) if (a.kind === 'graph') n += initializerBytes(a.value);
+  return n;
+}
+
+/**
+ * A session for a model of any size: the encoded bytes when its weights fit a protobuf, else a temporary folder
+ * holding model.onnx and page-aligned external data (onnxruntime maps or reads it while loading; the folder is
+ * removed once the session exists).
+ */
+export async function createModelSession(
+  model: OnnxModel,
+  config: SessionConfig = {},
+  inlineLimit = INLINE_WEIGHTS_LIMIT,
+): Promise<ort.InferenceSession> {
+  if (initializerBytes(model.graph) <= inlineLimit) return createSession(encodeModel(model), config);
+  const dir = mkdtempSync(join(tmpdir(), 'tlab-model-'));
+  try {
+    const file = 'model.onnx.data';
+    const fd = openSync(join(dir, file), 'w');
+    let offset = 0;
+    const external = (t: OnnxTensor): OnnxTensor => {
+      if (!t.raw || t.raw.byteLength < 4096) return t;
+      offset += (4096 - (offset % 4096)) % 4096;
+      writeSync(fd, t.raw, 0, t.raw.byteLength, offset);
+      const moved = {
+        name: t.name,
+        dtype: t.dtype,
+        dims: t.dims,
+        external: { location: file, offset, length: t.raw.byteLength },
+      };
+      offset += t.raw.byteLength;
+      return moved;
+    };
+    const graphOf = (g: OnnxGraph): OnnxGraph => ({
+      ...g,
+      initializers: g.initializers.map(external),
+      nodes: g.nodes.map(
+        (n): OnnxNode =>
+          n.attrs?.some((a) => a.kind === 'graph')
+            ? {
+                ...n,
+                attrs: n.attrs.map((a) => (a.kind === 'graph' ? { ...a, value: graphOf(a.value) } : a)),
+              }
+            : n,
+      ),
+    });
+    let moved: OnnxModel;
+    try {
+      moved = { ...model, graph: graphOf(model.graph) };
+    } finally {
+      closeSync(fd);
+    }
+    writeFileSync(join(dir, 'model.onnx'), encodeModel(moved));
+    return await createSession(join(dir, 'model.onnx'), config);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -96,7 +176,7 @@ export class Program {
   static async compile(graph: Graph, options: CompileOptions): Promise<Program> {
     const onnx = lowerGraph(graph, { outputs: options.outputs, bind: options.bind, name: options.name });
     const model = wrapModel(onnx);
-    const session = await createSession(encodeModel(model), options);
+    const session = await createModelSession(model, options);
     const types = new Map<string, { dtype: Value['dtype']; shape: readonly number[] }>();
     for (const info of onnx.inputs)
       types.set(info.name, { dtype: info.dtype!, shape: info.shape as number[] });

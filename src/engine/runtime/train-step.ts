@@ -11,7 +11,6 @@ import { grad } from '../autodiff/grad.ts';
 import type { DType } from '../dtype.ts';
 import { Graph, nodesNeededFor, type TensorType, type Value } from '../ir/graph.ts';
 import { formatShape, sameShape } from '../ir/shape.ts';
-import { encodeModel } from '../onnx/encode.ts';
 import { Lowering, lowerGraph, onnxTensor, valueInfo } from '../onnx/lower.ts';
 import { attr, type OnnxGraph, type OnnxValueInfo } from '../onnx/model.ts';
 import * as T from '../ops/index.ts';
@@ -19,7 +18,7 @@ import { applyUpdate, globalNorm, type OptimizerConfig, stateNames } from '../op
 import { allocData, type HostTensor, numel, zeros } from '../tensor.ts';
 import { fromOrtTensor, toOrtTensor } from './ort-tensor.ts';
 import type { ParameterStore } from './param-store.ts';
-import { createSession, type SessionConfig, wrapModel } from './session.ts';
+import { createModelSession, type SessionConfig, wrapModel } from './session.ts';
 
 export interface ParamGroup {
   name: string;
@@ -356,7 +355,7 @@ export class TrainStep extends StepperBase {
       k === 1
         ? lowerGraph(graph, { outputs, bind: frozen, name: 'train_step', keepUnusedInputs: false })
         : lowerLoop(graph, outputs, frozen, paramNames, upd.stateNames, [...dataInputs.keys(), ...PER_STEP]);
-    const session = await createSession(encodeModel(wrapModel(onnx)), spec);
+    const session = await createModelSession(wrapModel(onnx), spec);
     return new TrainStep(session, k, layoutOf(spec, paramNames, upd, dataInputs, plan, loss.dtype));
   }
 
@@ -485,8 +484,8 @@ class AccumulatingTrainStep extends StepperBase {
     const upd = appendUpdates(apply, params, summed, spec, plan);
     const applyOnnx = lowerGraph(apply, { outputs: upd.outputs, name: 'apply_update' });
     const sessions = await Promise.allSettled([
-      createSession(encodeModel(wrapModel(gradOnnx)), spec),
-      createSession(encodeModel(wrapModel(applyOnnx)), spec),
+      createModelSession(wrapModel(gradOnnx), spec),
+      createModelSession(wrapModel(applyOnnx), spec),
     ]);
     const failed = sessions.find((r) => r.status === 'rejected');
     if (failed) {
