@@ -222,6 +222,7 @@ export async function runGeometry(config: GeometryConfig, options: RunOptions): 
         const tb = await neighbourTable(selectRows(lb.x, keep), k);
         layers.push({ layer: l, value: neighbourhoodOverlap(ta, tb, k), n: keep.length });
       }
+      progress(`overlap ${pair.join('/')}`, common.length, common.length);
       summary.overlap.push({ pair, k, layers });
     }
     const path = join(root, 'overlap.json');
@@ -311,6 +312,7 @@ export async function runGeometry(config: GeometryConfig, options: RunOptions): 
           });
         }
       }
+      progress(`probes ${c.name}`, rep.manifest.layers.length, rep.manifest.layers.length);
       summary.probes[c.name] = out;
     }
     const path = join(root, 'probes.json');
@@ -364,6 +366,7 @@ export async function runGeometry(config: GeometryConfig, options: RunOptions): 
         }),
       );
     }
+    progress(`patch probes ${cond.name}`, rep.manifest.layers.length, rep.manifest.layers.length);
     summary.patchProbe = { condition: cond.name, where: pp.where, results };
     const path = join(root, 'patch_probes.json');
     writeJsonAtomic(path, summary.patchProbe);
