@@ -15,6 +15,8 @@ export interface GalleryOptions {
   title?: string;
   /** Absolute path of an image named in an example. */
   imagePath(relative: string): string;
+  /** A line per uid drawn under the answer in red, e.g. a model's wrong prediction and its score. */
+  notes?: ReadonlyMap<string, string>;
 }
 
 const FONT = 'DejaVu Sans';
@@ -134,6 +136,14 @@ export async function renderGallery(examples: TaskExample[], options: GalleryOpt
         color: '#0a5',
       })),
     ];
+    const note = options.notes?.get(ex.uid);
+    // The note replaces the last caption lines, so it is always shown.
+    if (note)
+      caption.splice(
+        captionLines - 2,
+        caption.length,
+        ...wrapText(note, chars, 2).map((text) => ({ text, color: '#c22' })),
+      );
     caption.slice(0, captionLines).forEach((line, j) => {
       svg += `<text x="${x + 4}" y="${y + thumb + 4 + (j + 1) * LINE - 4}" font-family="${FONT}" font-size="${CAPTION_SIZE}" font-weight="${line.bold ? 'bold' : 'normal'}" fill="${line.color ?? '#222'}">${escapeXml(line.text)}</text>`;
     });

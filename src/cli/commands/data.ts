@@ -1,5 +1,5 @@
 /** `tlab data build|inspect|gallery|generators`: task datasets. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { buildTasksFromFile } from '../../data/build/build-task.ts';
@@ -21,6 +21,30 @@ function uidList(value: string): string[] {
     .filter(Boolean);
   if (uids.length === 0) throw new InvalidArgumentError('expected a comma-separated list of uids');
   return uids;
+}
+
+/** uid, prediction and score of each row of a failure list; a bad line names the file and line. */
+function readFailures(path: string): { uid: string; prediction: string; score: number }[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TlabError(`${path}: cannot read the failure list (${(error as NodeJS.ErrnoException).code})`);
+  }
+  return text
+    .split('\n')
+    .map((line, i) => ({ line, i }))
+    .filter(({ line }) => line.trim())
+    .map(({ line, i }) => {
+      let row: { uid?: unknown; prediction?: unknown; score?: unknown };
+      try {
+        row = JSON.parse(line);
+      } catch {
+        throw new TlabError(`${path}:${i + 1}: not JSON`);
+      }
+      if (typeof row.uid !== 'string') throw new TlabError(`${path}:${i + 1}: a failure row needs a uid`);
+      return { uid: row.uid, prediction: String(row.prediction ?? ''), score: Number(row.score ?? 0) };
+    });
 }
 
 export function registerDataCommands(program: Command): void {
@@ -74,6 +98,11 @@ export function registerDataCommands(program: Command): void {
     .argument('<task>', 'task name (under --root) or task folder')
     .option('-r, --root <dir>', ROOT_HELP, 'formatted_datasets')
     .option('--uids <uids>', 'comma-separated uids to show', uidList)
+    .option(
+      '--failures <file>',
+      'a failure list of the eval grid (failures/<model>/<task>.jsonl): its samples with each prediction',
+    )
+    .option('--limit <n>', 'with --failures: at most this many (worst first)', positiveInt)
     .option('--random <n>', 'show n random examples (default 12)', positiveInt)
     .option('--split <split>', 'split to draw from (default: test if present)')
     .option('--seed <n>', 'seed for --random', nonNegativeInt, 0)
@@ -86,6 +115,8 @@ export function registerDataCommands(program: Command): void {
         opts: {
           root: string;
           uids?: string[];
+          failures?: string;
+          limit?: number;
           random?: number;
           split?: string;
           seed: number;
@@ -97,6 +128,15 @@ export function registerDataCommands(program: Command): void {
         const task = openTask(resolveTaskDir(taskArg, opts.root));
         const split = opts.split ?? (task.splits.includes('test') ? 'test' : task.splits[0]);
         let examples: TaskExample[];
+        let notes: Map<string, string> | undefined;
+        if (opts.failures) {
+          const rows = readFailures(opts.failures).slice(0, opts.limit ?? 24);
+          if (rows.length === 0) throw new TlabError(`${opts.failures}: no failures to show`);
+          opts.uids = rows.map((r) => r.uid);
+          notes = new Map(
+            rows.map((r) => [r.uid, `predicted: ${r.prediction || '(nothing)'}  (score ${r.score})`]),
+          );
+        }
         if (opts.uids) {
           const wanted = new Set(opts.uids);
           const found = new Map<string, TaskExample>();
@@ -126,6 +166,7 @@ export function registerDataCommands(program: Command): void {
           thumb: opts.thumb,
           title: `${task.name}: ${examples.length} example${examples.length === 1 ? '' : 's'}${opts.uids ? '' : ` from ${split}`}`,
           imagePath: task.imagePath,
+          notes,
         });
         const out = resolve(opts.out ?? `gallery-${task.name}.png`);
         writeFileSync(out, png);
