@@ -127,10 +127,16 @@ export const TrainConfigSchema = z
         from: z.string().optional(),
         /** Architecture for training from scratch (config.json fields; vocab_size defaults to the tokenizer's). */
         config: z.record(z.string(), z.unknown()).optional(),
+        /** A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) merged into `from` first. */
+        adapter: z.string().min(1).optional(),
       })
       .strict()
       .refine((m) => Boolean(m.from) !== Boolean(m.config), {
         message: 'give either model.from or model.config',
+      })
+      .refine((m) => !m.adapter || m.from, {
+        path: ['adapter'],
+        message: 'an adapter is loaded onto a model folder: give model.from too',
       }),
     strategy: StrategySchema.default({ kind: 'full', weight_decay: 0.01 }),
     training: TrainingSchema,

@@ -25,6 +25,7 @@ export const RESUME_MAY_CHANGE = [
   'data.task',
   'data.eval_split',
   'model.from',
+  'model.adapter',
   'tokenizer.path',
   'training.max_steps',
   'training.eval_every',

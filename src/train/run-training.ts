@@ -2,7 +2,8 @@
  * Runs a training config end to end: reads the task, prepares the tokenizer and model, trains (resuming when the
  * run has checkpoints), saves the final model folder and plots the learning curve.
  *   <out>/checkpoints/<name>/   resumable state      <out>/logs/<name>/   metrics.jsonl, TensorBoard, loss.png
- *   <out>/models/<name>/        config.json, model.safetensors, tokenizer files
+ *   <out>/models/<name>/        config.json, model.safetensors, tokenizer files (LoRA merged)
+ *   <out>/models/<name>-adapter/ adapter_config.json, adapter_model.safetensors (PEFT layout; LoRA fine-tunes)
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ import type { TrainConfig } from './config.ts';
 import { chatExample, expandImageTokens } from './examples.ts';
 import { readJsonl } from './logging/jsonl-log.ts';
 import { causalLmObjective } from './objective.ts';
+import { applyPeftAdapter, savePeftAdapter } from './peft-adapter.ts';
 import { resumeFingerprint } from './resume-fingerprint.ts';
 import type { StrategyConfig } from './strategy.ts';
 import { type TrainResult, train } from './trainer.ts';
@@ -54,7 +56,11 @@ export interface TrainingRunSummary {
   /** Seconds in training steps this session (no compilation, evaluation or checkpoints). */
   stepSeconds: number;
   eval: { step: number; loss: number; accuracy: number } | null;
-  paths: { checkpoints: string; logs: string; model: string; plot: string | null };
+  /**
+   * `adapter`: the LoRA adapter in PEFT's layout, beside the merged model (LoRA-only fine-tunes of a model folder;
+   * null otherwise: without a saved base there is nothing to load it onto, and fully trained parts are not adapters).
+   */
+  paths: { checkpoints: string; logs: string; model: string; adapter: string | null; plot: string | null };
 }
 
 export interface RunTrainingOptions {
@@ -148,7 +154,9 @@ function prepareModel(
       loaded: folder,
       model: folder.model,
       vlm: folder.kind === 'vlm' ? folder.model : null,
-      weights: folder.weights,
+      weights: config.model.adapter
+        ? applyPeftAdapter(config.model.adapter, folder, folder.weights)
+        : folder.weights,
     };
   } else {
     const hf = parseHfConfig(scratchConfig(config, tokenizer, file), file, {
@@ -367,7 +375,8 @@ export async function runTraining(
     stopAfter: options.stopAfter,
     quiet: options.quiet,
   });
-  if (result.step >= t.max_steps)
+  let adapter: string | null = null;
+  if (result.step >= t.max_steps) {
     saveModelDir(
       runDirs.model,
       prepared,
@@ -376,6 +385,15 @@ export async function runTraining(
       config.tokenizer.path ?? config.model.from ?? null,
       preprocess,
     );
+    const lora = strategyOf(config).lora;
+    if (config.model.from && lora && onlyAdaptersTrain(config) && result.loraModules.length) {
+      adapter = `${runDirs.model}-adapter`;
+      savePeftAdapter(adapter, prepared.loaded, result.loraModules, result.weights, {
+        lora: { ...lora, targets: [] },
+        baseModel: config.model.from,
+      });
+    }
+  }
   const plot = await plotLearningCurve(runDirs.logs, config.name);
   const trainLosses = result.losses;
   return {
@@ -385,8 +403,15 @@ export async function runTraining(
     stepSeconds: result.stepSeconds,
     trainLoss: trainLosses.length ? trainLosses[trainLosses.length - 1] : null,
     eval: result.evals.length ? result.evals[result.evals.length - 1] : null,
-    paths: { ...runDirs, plot },
+    paths: { ...runDirs, adapter, plot },
   };
+}
+
+/** LoRA is the only thing that trains (kind lora, or components that are LoRA or frozen). */
+function onlyAdaptersTrain(config: TrainConfig): boolean {
+  const s = config.strategy;
+  if (s.kind === 'lora') return true;
+  return s.kind === 'components' && !Object.values(s.components ?? {}).includes('full');
 }
 
 /** Writes the final model folder (Hugging Face layout, LoRA merged into the base weights) with the tokenizer. */

@@ -15,7 +15,7 @@ import { ParameterStore } from '../engine/runtime/param-store.ts';
 import { Program } from '../engine/runtime/session.ts';
 import { type StepFeed, type Stepper, TrainStep } from '../engine/runtime/train-step.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import { mergeLora } from '../nn/lora.ts';
+import { type LoraModule, mergeLora } from '../nn/lora.ts';
 import { initTensor, ParamBuilder } from '../nn/module.ts';
 import { TlabError, validChoices } from '../util/errors.ts';
 import {
@@ -86,6 +86,8 @@ export interface TrainResult {
   weights: Map<string, HostTensor>;
   /** Full weights with LoRA merged into the base (what an exported model needs). */
   mergedWeights: Map<string, HostTensor>;
+  /** The modules that carry LoRA adapters (empty without LoRA): what a PEFT adapter export needs. */
+  loraModules: LoraModule[];
   checkpoint: string | null;
   /** Seconds spent in training steps this session (no compilation, evaluation or checkpointing). */
   stepSeconds: number;
@@ -321,6 +323,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
       store,
       weights: all,
       mergedWeights: merged,
+      loraModules: [...pb.loraModules.values()],
       checkpoint: savedPath,
       stepSeconds,
     };
