@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readSafetensors, writeSafetensors } from '../engine/io/safetensors.ts';
+import { readSafetensors } from '../engine/io/safetensors.ts';
 import type { ParameterStore } from '../engine/runtime/param-store.ts';
 import type { HostTensor } from '../engine/tensor.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.ts';

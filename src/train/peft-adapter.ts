@@ -181,7 +181,9 @@ export function readPeftAdapter(
   for (const [key, t] of readSafetensors(weightsPath)) {
     const m = /^(?:base_model\.model\.)?(.+)\.(lora_[AB])(?:\.[^.]+)?\.weight$/.exec(key);
     if (!m)
-      throw new TlabError(`${weightsPath}: '${key}' is not a LoRA weight (<module>.lora_A.weight or <module>.lora_B.weight)`);
+      throw new TlabError(
+        `${weightsPath}: '${key}' is not a LoRA weight (<module>.lora_A.weight or <module>.lora_B.weight)`,
+      );
     const [, hfPath, part] = m;
     const internal = internalCandidates(rules, `${hfPath}.weight`).find((n) => paramNames.has(n));
     if (!internal)
