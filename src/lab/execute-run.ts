@@ -37,6 +37,8 @@ export interface ExecuteOptions {
   executor?: RunRecord['executor'];
   /** The last lines of what the run printed, for a failed record (workers capture them; inline has none). */
   logTail?: () => string | null;
+  /** Stops the run early (pre-emption); an error after it fired leaves the run pending, not failed. */
+  signal?: AbortSignal;
 }
 
 /** Runs `run` of `plan`; resolves with the final record whether it succeeded or failed. */
@@ -50,9 +52,20 @@ export async function executeRun(
   const beat = setInterval(() => store.heartbeat(run.id), HEARTBEAT_MS);
   beat.unref();
   try {
-    const result = await STAGE_RUNNERS[run.stage]({ plan, run, quiet: options.quiet ?? false });
+    const result = await STAGE_RUNNERS[run.stage]({
+      plan,
+      run,
+      quiet: options.quiet ?? false,
+      signal: options.signal,
+    });
     return store.finish(run.id, result);
   } catch (error) {
+    if (options.signal?.aborted) {
+      // Stopped on request (its checkpoint saved): not a failure; whoever stopped it runs it again.
+      const stopped: RunRecord = { ...store.read(run.id)!, state: 'pending', pid: null, error: null };
+      store.write(stopped);
+      return stopped;
+    }
     return store.fail(run.id, describeError(error), options.logTail?.() ?? null);
   } finally {
     clearInterval(beat);

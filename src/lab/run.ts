@@ -10,8 +10,10 @@ import { HashCache } from '../eval/grid/fingerprint.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
+import { SlurmSettingsSchema } from './config/cluster-schema.ts';
 import type { LoadedExperiment } from './config/load.ts';
 import { InlineExecutor } from './executors/inline.ts';
+import { SlurmExecutor } from './executors/slurm.ts';
 import type { Executor } from './executors/types.ts';
 import { WorkersExecutor } from './executors/workers.ts';
 import { experimentDir, planExperiment } from './plan/plan.ts';
@@ -106,9 +108,10 @@ export function planStatus(plan: Plan, store: RunStore): RunRow[] {
   });
 }
 
-function executorFor(loaded: LoadedExperiment): Executor {
+export function executorFor(loaded: LoadedExperiment): Executor {
   const e = loaded.config.executor;
   if (!e || e.kind === 'inline') return new InlineExecutor();
+  if (e.kind === 'slurm') return new SlurmExecutor(e.slurm ?? SlurmSettingsSchema.parse({}));
   return new WorkersExecutor(e.workers ?? 2, e.threads);
 }
 

@@ -28,7 +28,16 @@ export interface RunRecord {
   pid: number | null;
   host: string | null;
   heartbeat_at: string | null;
-  executor: { kind: string; job_id?: string; array_index?: number } | null;
+  executor: {
+    kind: string;
+    job_id?: string;
+    array_index?: number;
+    /** SLURM: times the job was requeued (SLURM_RESTART_COUNT), why it last stopped, its final state. */
+    requeues?: number;
+    interrupted?: string;
+    requeued_at?: string;
+    state?: string;
+  } | null;
   started_at: string | null;
   finished_at: string | null;
   seconds: number | null;

@@ -5,19 +5,23 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { loadExperiment } from '../../lab/config/load.ts';
+import { SlurmSettingsSchema } from '../../lab/config/cluster-schema.ts';
+import { type LoadedExperiment, loadExperiment } from '../../lab/config/load.ts';
 import { importLocomoset } from '../../lab/config/locomoset.ts';
 import { executeRun } from '../../lab/execute-run.ts';
 import { InlineExecutor } from '../../lab/executors/inline.ts';
+import { SlurmExecutor } from '../../lab/executors/slurm.ts';
+import { runSlurmTask } from '../../lab/executors/slurm-job.ts';
+import { slurmJobs, slurmJobsTable } from '../../lab/executors/slurm-status.ts';
 import type { Executor } from '../../lab/executors/types.ts';
 import { WorkersExecutor } from '../../lab/executors/workers.ts';
 import { experimentDir, planExperiment } from '../../lab/plan/plan.ts';
 import { type Plan, STAGES } from '../../lab/plan/types.ts';
-import { planStatus, type RunRow, runExperiment } from '../../lab/run.ts';
+import { executorFor, planStatus, type RunRow, runExperiment, selectRuns } from '../../lab/run.ts';
 import { RunStore } from '../../lab/store.ts';
 import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { TlabError } from '../../util/errors.ts';
-import { positiveInt, printJson } from '../options.ts';
+import { nonNegativeInt, positiveInt, printJson } from '../options.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [
   ...(previous ?? []),
@@ -81,11 +85,13 @@ interface RunFlags {
   json?: boolean;
 }
 
-function chooseExecutor(flags: RunFlags): Executor | undefined {
-  if (!flags.executor) return flags.workers ? new WorkersExecutor(flags.workers) : undefined;
+function chooseExecutor(flags: RunFlags, loaded: LoadedExperiment): Executor {
+  if (!flags.executor) return flags.workers ? new WorkersExecutor(flags.workers) : executorFor(loaded);
   if (flags.executor === 'inline') return new InlineExecutor();
   if (flags.executor === 'workers') return new WorkersExecutor(flags.workers ?? 2);
-  throw new InvalidArgumentError(`--executor: '${flags.executor}' is not one of inline, workers`);
+  if (flags.executor === 'slurm')
+    return new SlurmExecutor(loaded.config.executor?.slurm ?? SlurmSettingsSchema.parse({}));
+  throw new InvalidArgumentError(`--executor: '${flags.executor}' is not one of inline, workers, slurm`);
 }
 
 export function registerLabCommands(program: Command): void {
@@ -99,8 +105,11 @@ export function registerLabCommands(program: Command): void {
       collect,
     )
     .option('--retry-failed', 'run failed runs again')
-    .option('--dry-run', 'print the plan (run id, stage, state, what it waits on) and execute nothing')
-    .option('--executor <kind>', 'inline | workers (default: the config, else inline)')
+    .option(
+      '--dry-run',
+      'print the plan (run id, stage, state, what it waits on), or with --executor slurm the batch scripts it would submit; execute nothing',
+    )
+    .option('--executor <kind>', 'inline | workers | slurm (default: the config, else inline)')
     .option('--workers <n>', 'child processes for the workers executor', positiveInt)
     .option('-o, --out <dir>', 'experiment folder (default: the config, else experiments/<name>)')
     .option('-q, --quiet', 'no progress output')
@@ -108,15 +117,18 @@ export function registerLabCommands(program: Command): void {
     .action(async (file: string, flags: RunFlags) => {
       const loaded = loadExperiment(file);
       for (const note of loaded.notes) if (!flags.quiet) process.stderr.write(`note: ${note}\n`);
+      const executor = chooseExecutor(flags, loaded);
       const report = await runExperiment(loaded, {
         only: flags.only,
         retryFailed: flags.retryFailed,
         dryRun: flags.dryRun,
-        executor: chooseExecutor(flags),
+        executor,
         out: flags.out ? resolve(flags.out) : undefined,
         quiet: flags.quiet,
       });
-      if (flags.json) printJson({ out: report.plan.out, executed: report.executed, runs: report.rows });
+      if (flags.dryRun && executor instanceof SlurmExecutor && !flags.json)
+        process.stdout.write(executor.dryRun(report.plan, report.rows, selectRuns(report.plan, flags.only)));
+      else if (flags.json) printJson({ out: report.plan.out, executed: report.executed, runs: report.rows });
       else if (flags.dryRun) {
         process.stdout.write(
           `${table(
@@ -149,37 +161,73 @@ export function registerLabCommands(program: Command): void {
     .description('execute one run of a planned experiment (what workers and cluster jobs run)')
     .argument('<experiment-dir>', 'the experiment folder (with plan.json)')
     .argument('<run-id>', 'the run id (from plan.json or tlab run --dry-run)')
-    .option('--executor <kind>', 'recorded in run.json', 'inline')
+    .option(
+      '--executor <kind>',
+      'recorded in run.json; slurm: a SLURM array task (handles USR2/TERM: checkpoint, requeue)',
+      'inline',
+    )
+    .option(
+      '--max-requeues <n>',
+      'slurm: fail the run once its job was requeued more often',
+      nonNegativeInt,
+      3,
+    )
     .option('-q, --quiet', 'no progress output')
-    .action(async (dir: string, id: string, flags: { executor: string; quiet?: boolean }) => {
-      const plan = await openPlan(dir);
-      const run = plan.runs.find((r) => r.id === id || r.name === id);
-      if (!run)
-        throw new TlabError(
-          `${dir}: no run '${id}' in plan.json (ids and names are listed by tlab run --dry-run)`,
-        );
-      const record = await executeRun(plan, run, { quiet: flags.quiet, executor: { kind: flags.executor } });
-      if (record.state === 'failed')
-        throw new TlabError(
-          `${run.stage}:${run.name}: ${record.error?.split('\n')[0]}`,
-          record.error ?? undefined,
-        );
-    });
+    .action(
+      async (dir: string, id: string, flags: { executor: string; maxRequeues: number; quiet?: boolean }) => {
+        const plan = await openPlan(dir);
+        const run = plan.runs.find((r) => r.id === id || r.name === id);
+        if (!run)
+          throw new TlabError(
+            `${dir}: no run '${id}' in plan.json (ids and names are listed by tlab run --dry-run)`,
+          );
+        if (flags.executor === 'slurm') {
+          const outcome = await runSlurmTask(plan, run, {
+            maxRequeues: flags.maxRequeues,
+            quiet: flags.quiet,
+          });
+          if (outcome.how === 'requeued' || outcome.how === 'stopped') {
+            process.stderr.write(
+              `tlab run-one: ${run.name} ${outcome.how}; it resumes when the job runs again\n`,
+            );
+            // A stage that cannot stop early is still running: the scheduler ends this job now.
+            process.exit(0);
+          }
+          if (outcome.record.state === 'failed')
+            throw new TlabError(
+              `${run.stage}:${run.name}: ${outcome.record.error?.split('\n')[0]}`,
+              outcome.record.error ?? undefined,
+            );
+          return;
+        }
+        const record = await executeRun(plan, run, {
+          quiet: flags.quiet,
+          executor: { kind: flags.executor },
+        });
+        if (record.state === 'failed')
+          throw new TlabError(
+            `${run.stage}:${run.name}: ${record.error?.split('\n')[0]}`,
+            record.error ?? undefined,
+          );
+      },
+    );
 
   program
     .command('status')
     .description("a study's runs by stage and state (from run.json files; no database)")
     .argument('<config|experiment-dir>', 'experiment YAML or folder')
-    .option('--json', 'every run with its state as JSON')
+    .option('--json', 'every run with its state (and SLURM jobs) as JSON')
     .option('--runs', 'list every run, not only the counts')
     .action(async (target: string, flags: { json?: boolean; runs?: boolean }) => {
       const plan = await openPlan(target);
       const rows = planStatus(plan, new RunStore(plan.out));
+      const jobs = await slurmJobs(plan, rows);
       if (flags.json) {
-        printJson({ out: plan.out, runs: rows });
+        printJson({ out: plan.out, runs: rows, ...(jobs.length ? { slurm: jobs } : {}) });
         return;
       }
       process.stdout.write(`${plan.experiment}: ${plan.out}\n${stageTable(rows)}\n`);
+      if (jobs.length) process.stdout.write(`\nSLURM jobs:\n${slurmJobsTable(jobs)}\n`);
       if (flags.runs)
         process.stdout.write(
           `\n${table(

@@ -102,6 +102,8 @@ export const ExternalTrainerSchema = z
     command: z.array(z.string().min(1)).min(1).optional(),
     /** GPUs per run (tune run --nproc_per_node, trl --num_processes); default finetuning.ngpu, else 1. */
     ngpu: z.int().min(1).optional(),
+    /** torchtune: the tiktoken tokenizer.model; default finetuning.tokenizer_path, else <model>/original/tokenizer.model. */
+    tokenizer_path: z.string().min(1).optional(),
     /** torchtune: the model builder (e.g. llama3_2_vision_11b); default from the model folder's config.json. */
     model: z.string().min(1).optional(),
     /** torchtune: which components carry adapters in LoRA runs (the others are frozen). */

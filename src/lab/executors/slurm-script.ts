@@ -4,8 +4,9 @@
  * requeues itself before its time limit, `--requeue`, and a body in which array task i reads the i-th run id of
  * runs.txt and executes it with `srun tlab run-one`, its output appended to the run's own log (runs/<id>/log.txt).
  */
-import type { Stage } from '../plan/types.ts';
+
 import type { SlurmResources, SlurmSettings } from '../config/cluster-schema.ts';
+import type { Stage } from '../plan/types.ts';
 
 /** A word for the shell: single-quoted unless it is plainly safe. */
 export function shellQuote(word: string): string {
@@ -83,6 +84,7 @@ export function arrayScript(input: ArrayScriptInput): string {
     'if [ -z "$run_id" ]; then echo "no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 1; fi',
     `log=${q(`${input.out}/runs/`)}"$run_id/log.txt"`,
     'mkdir -p "$(dirname "$log")"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell variables, expanded in the job
     'echo "[$(date -u +%Y-%m-%dT%H:%M:%SZ)] job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on $(hostname), restart ${SLURM_RESTART_COUNT:-0}: run $run_id" >>"$log"',
     `export TLAB_THREADS=${cpus} TLAB_LINALG_THREADS=${cpus}`,
     // srun makes the run a job step, so --signal=USR2 and `scancel --signal=USR2` reach tlab itself.

@@ -14,11 +14,11 @@
  * the study runs (as submitit's caller does); stopping it leaves the submitted jobs running, and the next
  * `tlab run` waits on them instead of submitting them again.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../../data/hash.ts';
-import { writeFileAtomic } from '../../util/atomic-write.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.ts';
 import { TlabError } from '../../util/errors.ts';
 import type { SlurmSettings } from '../config/cluster-schema.ts';
 import type { Plan, PlannedRun, Stage } from '../plan/types.ts';
@@ -48,6 +48,46 @@ interface Watched {
   /** SLURM's own output file of the task (null for a task adopted from an earlier invocation). */
   outFile: string | null;
   done: boolean;
+}
+
+/** slurm/<batch>/job.json: which array a batch of runs was submitted as. */
+export interface Submission {
+  array_id: string;
+  stage: Stage;
+  /** Run ids in array-index order. */
+  runs: string[];
+  submitted_at: string;
+}
+
+/** Each run's latest submission (array id, index, SLURM's output file) from the experiment's slurm/ folder. */
+export function submittedJobs(
+  out: string,
+): Map<string, { arrayId: string; index: number; outFile: string; submittedAt: string }> {
+  const found = new Map<string, { arrayId: string; index: number; outFile: string; submittedAt: string }>();
+  const root = join(out, 'slurm');
+  if (!existsSync(root)) return found;
+  for (const batch of readdirSync(root)) {
+    const file = join(root, batch, 'job.json');
+    if (!existsSync(file)) continue;
+    let s: Submission;
+    try {
+      s = JSON.parse(readFileSync(file, 'utf8')) as Submission;
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(s.runs) || typeof s.array_id !== 'string') continue;
+    s.runs.forEach((id, index) => {
+      const prev = found.get(id);
+      if (!prev || prev.submittedAt < s.submitted_at)
+        found.set(id, {
+          arrayId: s.array_id,
+          index,
+          outFile: join(root, batch, `${s.array_id}_${index}.out`),
+          submittedAt: s.submitted_at,
+        });
+    });
+  }
+  return found;
 }
 
 /** Consecutive failed scheduler queries of one array before the executor gives up on it. */
@@ -81,7 +121,11 @@ export class SlurmExecutor implements Executor {
     for (const [stage, list] of byStage)
       for (let i = 0; i < list.length; i += size) {
         const chunk = list.slice(i, i + size);
-        const dir = join(plan.out, 'slurm', `${stage}-${sha256Hex(chunk.map((r) => r.id).join('\n')).slice(0, 12)}`);
+        const dir = join(
+          plan.out,
+          'slurm',
+          `${stage}-${sha256Hex(chunk.map((r) => r.id).join('\n')).slice(0, 12)}`,
+        );
         const script = arrayScript({
           experiment: plan.experiment,
           stage,
@@ -109,9 +153,7 @@ export class SlurmExecutor implements Executor {
     for (let round = 1; ; round++) {
       const ready = plan.runs.filter(
         (r) =>
-          selected.has(r.id) &&
-          state.get(r.id) === 'pending' &&
-          r.deps.every((d) => state.get(d) === 'done'),
+          selected.has(r.id) && state.get(r.id) === 'pending' && r.deps.every((d) => state.get(d) === 'done'),
       );
       if (ready.length === 0) break;
       for (const a of this.arrays(plan, ready)) {
@@ -125,7 +167,9 @@ export class SlurmExecutor implements Executor {
       }
       for (const r of ready) state.set(r.id, 'done');
     }
-    return sections.length ? sections.join('\n') : '# nothing to submit: every selected run is done, running or blocked\n';
+    return sections.length
+      ? sections.join('\n')
+      : '# nothing to submit: every selected run is done, running or blocked\n';
   }
 
   async runBatch(plan: Plan, runs: readonly PlannedRun[], options: ExecutorOptions): Promise<void> {
@@ -134,14 +178,15 @@ export class SlurmExecutor implements Executor {
     // Runs whose task of an earlier invocation is still queued or running are waited on, not submitted again.
     const fresh: PlannedRun[] = [];
     const live = new Map<string, Map<number, TaskStatus> | null>();
+    const submitted = submittedJobs(plan.out);
     for (const run of runs) {
-      const job = store.read(run.id)?.executor;
-      const m = job?.kind === 'slurm' && job.job_id ? /^(\d+)_(\d+)$/.exec(job.job_id) : null;
-      if (m) {
-        if (!live.has(m[1])) live.set(m[1], await this.commands.query(m[1]).catch(() => null));
-        const status = live.get(m[1])?.get(Number(m[2]));
+      const job = submitted.get(run.id);
+      if (job) {
+        if (!live.has(job.arrayId))
+          live.set(job.arrayId, await this.commands.query(job.arrayId).catch(() => null));
+        const status = live.get(job.arrayId)?.get(job.index);
         if (status && classifyState(status.state) === 'active') {
-          watched.push({ run, arrayId: m[1], index: Number(m[2]), outFile: null, done: false });
+          watched.push({ run, arrayId: job.arrayId, index: job.index, outFile: job.outFile, done: false });
           options.onRunStart?.(run);
           continue;
         }
@@ -154,12 +199,15 @@ export class SlurmExecutor implements Executor {
       const scriptPath = join(a.dir, 'job.sbatch');
       writeFileAtomic(scriptPath, a.script);
       const arrayId = await this.commands.sbatch(scriptPath, plan.out);
+      // The jobs record themselves in run.json when they start; until then this file says where each run is.
+      const submission: Submission = {
+        array_id: arrayId,
+        stage: a.stage,
+        runs: a.runs.map((r) => r.id),
+        submitted_at: new Date().toISOString(),
+      };
+      writeJsonAtomic(join(a.dir, 'job.json'), submission);
       a.runs.forEach((run, index) => {
-        const record = store.ensure(run);
-        store.write({
-          ...record,
-          executor: { kind: 'slurm', job_id: `${arrayId}_${index}`, array_index: index },
-        });
         watched.push({ run, arrayId, index, outFile: join(a.dir, `${arrayId}_${index}.out`), done: false });
         options.onRunStart?.(run);
       });
@@ -207,7 +255,13 @@ export class SlurmExecutor implements Executor {
   private settle(store: RunStore, w: Watched, status: TaskStatus | null): void {
     const record = store.read(w.run.id) ?? store.ensure(w.run);
     const slurmState = status?.state ?? 'UNKNOWN';
-    const executor = { ...(record.executor ?? { kind: 'slurm' }), state: slurmState } as RunRecord['executor'];
+    const executor: RunRecord['executor'] = {
+      kind: 'slurm',
+      job_id: `${w.arrayId}_${w.index}`,
+      array_index: w.index,
+      ...(record.executor?.kind === 'slurm' ? record.executor : {}),
+      state: slurmState,
+    };
     if (record.state === 'done' || record.state === 'failed') {
       store.write({ ...record, executor });
       return;
@@ -216,10 +270,9 @@ export class SlurmExecutor implements Executor {
     const how = status
       ? `ended ${slurmState}${status.detail && status.detail !== 'None' ? ` (${status.detail})` : ''}`
       : 'is no longer known to the scheduler';
-    const tails = [
-      logTail(store.logPath(w.run.id)),
-      w.outFile ? logTail(w.outFile, 10) : null,
-    ].filter((t): t is string => Boolean(t));
+    const tails = [logTail(store.logPath(w.run.id)), w.outFile ? logTail(w.outFile, 10) : null].filter(
+      (t): t is string => Boolean(t),
+    );
     store.write({ ...record, executor });
     store.fail(
       w.run.id,

@@ -24,6 +24,7 @@ import {
   type TokenizerSpec,
   type ZooModelConfig,
 } from '../config/schema.ts';
+import { externalFor } from '../external/plan-settings.ts';
 import { type ParamValue, PLAN_SCHEMA, type Plan, type PlannedRun, type Stage } from './types.ts';
 
 /** Bump when a stage's outputs change for the same config, so old runs are redone. */
@@ -391,6 +392,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
                 seq_len: ft.seq_len ?? null,
                 seed,
                 allow_unknown_tokens: ft.allow_unknown_tokens ?? false,
+                ...externalFor(ft, m, file, zoo.keys(), baseDir),
               },
               [dataRun(t), ...(z.run ? [z.run] : [])],
               [`finetuned_checkpoints/${name}`, `finetune_logs/${name}`, `checkpoints/${name}`],

@@ -7,6 +7,8 @@ export interface StageContext {
   run: PlannedRun;
   /** No progress output. */
   quiet: boolean;
+  /** Aborted when the run must stop early (a pre-empted SLURM job): stages that can, checkpoint and stop. */
+  signal?: AbortSignal;
 }
 
 /** A path of the run's config: relative ones are inside the experiment folder. */

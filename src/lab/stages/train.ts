@@ -11,6 +11,7 @@ import { parseTrainConfig, type TrainConfig } from '../../train/config.ts';
 import { runTraining } from '../../train/run-training.ts';
 import { TlabError } from '../../util/errors.ts';
 import type { LabTraining } from '../config/schema.ts';
+import { externalTrainerOf, runExternalFinetune } from '../external/finetune.ts';
 import { inExperiment, runWhere, type StageContext, type StageResult } from './context.ts';
 
 /** Default LoRA targets per architecture: attention projections (PEFT's usual choice). */
@@ -145,6 +146,9 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
     seq_len: number | null;
     seed: number;
   };
+  // finetuning.external: torchtune and TRL get the run's settings; tlab finetune gets the same TrainConfig as below.
+  const external = externalTrainerOf(ctx);
+  if (external && external.trainer !== 'tlab') return runExternalFinetune(ctx, null);
   const where = runWhere(ctx);
   const from = inExperiment(ctx, c.from);
   const taskDir = join(ctx.plan.out, 'formatted_datasets', c.task);
@@ -179,6 +183,7 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
     },
     where,
   );
+  if (external) return runExternalFinetune(ctx, config);
   const r = await runTraining(config, {
     configFile: where,
     quiet: ctx.quiet,
