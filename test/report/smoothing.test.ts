@@ -24,9 +24,8 @@ test('the debiased EMA equals the exponentially weighted mean of the points so f
   for (const w of [0, 0.3, 0.6, 0.9, 0.999]) {
     const got = debiasedEma(xs, w);
     const want = weightedMean(xs, w);
-    got.forEach((g, i) =>
-      assert.ok(Math.abs(g - want[i]) < 1e-9 * (1 + Math.abs(want[i])), `w=${w} i=${i}: ${g} vs ${want[i]}`),
-    );
+    for (const [i, g] of got.entries())
+      assert.ok(Math.abs(g - want[i]) < 1e-9 * (1 + Math.abs(want[i])), `w=${w} i=${i}: ${g} vs ${want[i]}`);
   }
   assert.deepEqual(debiasedEma(xs, 0), xs, 'weight 0 leaves the series as it is');
   assert.equal(debiasedEma(xs, 0.9)[0], xs[0], 'the first point is not pulled towards 0 (the debiasing)');

@@ -5,7 +5,7 @@
  * LLaVA-style VLM before and after fine-tuning on the image task; the eval grid and transfer matrix over all of
  * them; features, a LogME / H-score sweep over two sample sizes and two seeds against the grid's scores; a
  * geometry run (ID / ARI profiles, overlap and CKA between the base and a fine-tuned model); an ONNX export for
- * the browser playground. Run records, results.csv and summary.json are written here from those result files
+ * the browser playground (of ft-grid1). Run records, results.csv and summary.json are written here from those result files
  * while the experiment runner (`tlab run`) that will write them does not exist yet.
  */
 import assert from 'node:assert/strict';
@@ -49,7 +49,7 @@ export interface StudyFixture {
   tasks: string[];
   /** Model name → folder (absolute). */
   models: Record<string, string>;
-  /** The ONNX export of the base model (for the browser playground). */
+  /** The ONNX export of ft-grid1 (for the browser playground). */
   onnxExport: string;
   /** A run left 'running' so live updates can be tested. */
   runningRunId: string;
@@ -239,8 +239,8 @@ cka: { pairs: [[base, ft-grid1]] }
   );
   await tlabInProcess(['geometry', 'run', join(scratch, 'geometry.yaml'), '--out', dir, '--quiet']);
 
-  const onnxExport = join(dir, 'exports', 'base');
-  await tlabInProcess(['export', models.base, '--out', onnxExport]);
+  const onnxExport = join(dir, 'exports', 'ft-grid1');
+  await tlabInProcess(['export', models['ft-grid1'], '--out', onnxExport]);
 
   // Run records: one per stage run, as the runner writes them.
   const runs: RunRecord[] = [];

@@ -79,7 +79,11 @@ export function heatmapSpec(p) {
           description: { field: 'desc' },
         },
       },
-      { mark: { type: 'text', fontSize: 11, color: '#111' }, encoding: { text: { field: 'text' } } },
+      // the value written in the cell answers hover and click like the cell itself
+      {
+        mark: { type: 'text', fontSize: 11, color: '#111', cursor: p.clickable ? 'pointer' : 'default' },
+        encoding: { text: { field: 'text' }, tooltip },
+      },
     ],
   };
 }
