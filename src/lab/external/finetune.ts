@@ -131,6 +131,8 @@ export async function runExternalFinetune(
     if (!existsSync(join(model, 'config.json')))
       throw new TlabError(`${where}: tlab finetune exited 0 but wrote no model folder at ${model}`);
     replaceDir(model, job.paths.output);
+    // A LoRA fine-tune's adapter in PEFT's layout, beside the merged model.
+    if (existsSync(`${model}-adapter`)) replaceDir(`${model}-adapter`, `${job.paths.output}-adapter`);
     const logs = join(out, 'logs', job.run);
     if (existsSync(logs)) replaceDir(logs, job.paths.logs);
     const metrics = existsSync(join(job.paths.logs, 'metrics.jsonl'))

@@ -433,6 +433,10 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
     bootstrap: ev.bootstrap ?? 1000,
     seed: config.seed,
   };
+  // evals.model_server: eval runs only (the summary rebuilds the grid from cells and serves nothing).
+  const serverSettings = ev.model_server
+    ? { model_server: ev.model_server, model_server_args: ev.model_server_args ?? {} }
+    : {};
   const evalRuns: PlannedRun[] = [];
   if (evalTasks.length > 0) {
     const evalModel = (
@@ -468,6 +472,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
             },
             tasks: gridTasks,
             ...gridSettings,
+            ...serverSettings,
           },
           [...deps, ...evalTasks.map(dataRun)],
           [`cells/${name}`, `grader_logs/${name}`, `failures/${name}`],

@@ -5,17 +5,23 @@
 import { resolveGridConfig } from '../../eval/grid/config.ts';
 import { runEvalGrid } from '../../eval/grid/run.ts';
 import { TlabError } from '../../util/errors.ts';
+import { evalRunGrid } from '../external/eval-server.ts';
 import { runWhere, type StageContext, type StageResult } from './context.ts';
 
 export async function runEvalStage(ctx: StageContext): Promise<StageResult> {
-  const { model, ...settings } = ctx.run.config as { model: { name: string } } & Record<string, unknown>;
   const where = runWhere(ctx);
+  // evals.model_server: the model through a launched vLLM / tlab serve process, or a running server.
+  const { settings, model, openBackend } = evalRunGrid(ctx, ctx.run.config);
   const config = resolveGridConfig({ ...settings, models: [model] }, where, {
     out: ctx.plan.out,
     baseDir: ctx.plan.out,
     knownModels: ctx.plan.runs.filter((r) => r.stage === 'eval').map((r) => r.name),
   });
-  const grid = await runEvalGrid(config, { quiet: ctx.quiet, gridFiles: false });
+  const grid = await runEvalGrid(config, {
+    quiet: ctx.quiet,
+    gridFiles: false,
+    ...(openBackend ? { openBackend } : {}),
+  });
   const count = (status: string) => grid.cells.filter((c) => c.status === status).length;
   const errors = grid.cells.filter((c) => c.status === 'error');
   if (errors.length)

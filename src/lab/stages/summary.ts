@@ -22,6 +22,7 @@ import {
 import { linePlotSpec, savePlot } from '../../report/plot.ts';
 import { readJsonl } from '../../train/logging/jsonl-log.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.ts';
+import { evalRunGrid } from '../external/eval-server.ts';
 import type { PlannedRun } from '../plan/types.ts';
 import { RunStore } from '../store.ts';
 import { runWhere, type StageContext, type StageResult } from './context.ts';
@@ -68,8 +69,9 @@ function runsOf(ctx: StageContext, stage: PlannedRun['stage']): PlannedRun[] {
 async function rebuildGrid(ctx: StageContext): Promise<EvalGrid | null> {
   const evals = runsOf(ctx, 'eval');
   if (evals.length === 0) return null;
-  const { model: _m, ...settings } = evals[0].config as Record<string, unknown>;
-  const doc = { ...settings, models: evals.map((r) => (r.config as { model: unknown }).model) };
+  // Each model as its eval run evaluated it (a served model's cells are keyed by what was served).
+  const grids = evals.map((r) => evalRunGrid(ctx, r.config as Record<string, unknown>));
+  const doc = { ...grids[0].settings, models: grids.map((g) => g.model) };
   const config = resolveGridConfig(doc, runWhere(ctx), { out: ctx.plan.out, baseDir: ctx.plan.out });
   return runEvalGrid(config, { evaluate: false, quiet: true });
 }
