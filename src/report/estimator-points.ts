@@ -3,15 +3,15 @@
  * JSON file under metrics/ that holds {model, task, metric, n_samples, seed, score} records (one per file as
  * `tlab metrics sweep` writes them, a list, or an object with a `results` list), so the sweep's layout and the
  * runner's metrics/<model>/<task>.json both read. The "actual" accuracy of a source model m on target task t is
- * the eval-grid score on t of the model fine-tuned from m on t (results.csv's `finetuned_on` row), else m's own
- * zero-shot score on t.
+ * what summary.json's `actual_scores` says (the runner's choice of strategy, mean over seeds), else the eval-grid
+ * score on t of the model fine-tuned from m on t (results.csv's `finetuned_on` row), else m's own zero-shot score.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { EvalGrid } from '../eval/grid/schema.ts';
 import { bootstrapInterval, kendallTau } from '../metrics/rank-correlation.ts';
 import { isJsonObject, readJsonFile } from '../util/json-file.ts';
-import type { ExperimentSummary } from './experiment-types.ts';
+import { type ExperimentSummary, summaryEstimators } from './experiment-types.ts';
 
 export interface EstimatorResult {
   model: string;
@@ -90,9 +90,9 @@ export function readEstimatorResults(dir: string, warnings: string[]): Estimator
 
 export interface ActualAccuracy {
   value: number;
-  /** The grid model whose score it is. */
+  /** The grid model whose score it is (the zoo model itself for summary.json's numbers). */
   model: string;
-  source: 'finetuned' | 'zero-shot';
+  source: 'summary.json' | 'finetuned' | 'zero-shot';
 }
 
 /** What an estimator for (model, task) predicts: the fine-tuned score, else the zero-shot score (see above). */
@@ -174,7 +174,11 @@ export function estimatorGroups(
       groups.set(gk, g);
     }
     const { mean, std } = meanStd(rows.map((r) => r.score));
-    g.points.push({ model, mean, std, seeds: rows.length, actual: actualAccuracy(grid, model, task) });
+    const stated = summary?.actual_scores?.find((a) => a.model === model && a.task === task);
+    const actual: ActualAccuracy | null = stated
+      ? { value: stated.accuracy, model, source: 'summary.json' }
+      : actualAccuracy(grid, model, task);
+    g.points.push({ model, mean, std, seeds: rows.length, actual });
   }
   const out = [...groups.values()].sort(
     (a, b) => a.task.localeCompare(b.task) || a.metric.localeCompare(b.metric) || a.n_samples - b.n_samples,
@@ -195,18 +199,17 @@ export function estimatorGroups(
       };
     }
   }
-  for (const [task, byMetric] of Object.entries(summary?.estimators ?? {}))
-    for (const [metric, s] of Object.entries(byMetric)) {
-      const candidates = out.filter((g) => g.task === task && g.metric === metric);
-      const at =
-        s.n_samples !== undefined
-          ? candidates.find((g) => g.n_samples === s.n_samples)
-          : candidates.reduce<EstimatorGroup | undefined>(
-              (best, g) => (!best || g.n_samples > best.n_samples ? g : best),
-              undefined,
-            );
-      if (at && s.kendall_tau)
-        at.kendall = { ...s.kendall_tau, source: 'summary.json', reliability: s.reliability };
-    }
+  // τ as the runner reported it, where it says for which sample size (else the largest)
+  for (const s of summaryEstimators(summary)) {
+    const candidates = out.filter((g) => g.task === s.task && g.metric === s.metric);
+    const at =
+      s.n_samples !== undefined
+        ? candidates.find((g) => g.n_samples === s.n_samples)
+        : candidates.reduce<EstimatorGroup | undefined>(
+            (best, g) => (!best || g.n_samples > best.n_samples ? g : best),
+            undefined,
+          );
+    if (at) at.kendall = { ...s.kendall_tau, source: 'summary.json', reliability: s.reliability };
+  }
   return out;
 }

@@ -75,6 +75,33 @@ export interface EstimatorSummary {
   actual_best?: string | null;
 }
 
+/** One correlation of summary.json's `estimators` list, as `tlab run` writes it (a `tlab metrics sweep` correlation). */
+export interface SummaryCorrelation {
+  task: string;
+  metric: string;
+  n_samples: number;
+  models: number;
+  kendall: number;
+  kendall_ci95: [number, number];
+  weighted_kendall?: number;
+  spearman?: number;
+  pearson?: number;
+  relative_top1?: number;
+  reliability?: string;
+}
+
+/** The best estimator of a target task, as `tlab run` lists them. */
+export interface SummaryBest {
+  task: string;
+  n_samples?: number;
+  estimator: string;
+  kendall_tau: number | null;
+  kendall_ci95?: [number, number];
+  reliability?: string;
+  informative?: boolean;
+  actual_best?: string | null;
+}
+
 export interface ExperimentSummary {
   schema: typeof SUMMARY_SCHEMA;
   experiment: {
@@ -84,7 +111,7 @@ export interface ExperimentSummary {
     /** Counts of runs by stage, then state. */
     runs?: Record<string, Record<string, number>>;
   };
-  /** The transfer matrix as in transfer.json's `matrix`. */
+  /** The transfer matrix as in transfer.json's `matrix` (null before there is a grid). */
   transfer?: {
     models: string[];
     tasks: string[];
@@ -92,9 +119,79 @@ export interface ExperimentSummary {
     delta_vs_base?: (number | null)[][];
     relative_gain?: (number | null)[][];
     transfer_index?: (number | null)[][];
-  };
-  /** Per target task, per estimator. */
-  estimators?: Record<string, Record<string, EstimatorSummary>>;
-  best_estimator?: Record<string, { estimator: string; kendall_tau: number | null; informative: boolean }>;
+  } | null;
+  /**
+   * Per target task and estimator (docs/experiment-layout.md's form), or the list of correlations `tlab run`
+   * writes; read both through summaryEstimators().
+   */
+  estimators?: Record<string, Record<string, EstimatorSummary>> | SummaryCorrelation[];
+  best_estimator?:
+    | Record<string, { estimator: string; kendall_tau: number | null; informative: boolean }>
+    | SummaryBest[];
+  /** The accuracies the estimators were correlated with (zoo model fine-tuned on the task, scored on it). */
+  actual_scores?: { model: string; task: string; accuracy: number }[];
+  plots?: string[];
   notes?: string[];
+}
+
+/** A correlation of an estimator with actual accuracy, whichever form summary.json has. */
+export interface EstimatorCorrelation {
+  task: string;
+  metric: string;
+  n_samples?: number;
+  n_models: number;
+  kendall_tau: IntervalValue;
+  reliability: string;
+}
+
+export function summaryEstimators(summary: ExperimentSummary | null): EstimatorCorrelation[] {
+  const e = summary?.estimators;
+  if (!e) return [];
+  if (Array.isArray(e))
+    return e.map((c) => ({
+      task: c.task,
+      metric: c.metric,
+      n_samples: c.n_samples,
+      n_models: c.models,
+      kendall_tau: { value: c.kendall, low: c.kendall_ci95?.[0] ?? null, high: c.kendall_ci95?.[1] ?? null },
+      reliability: c.reliability ?? '',
+    }));
+  return Object.entries(e).flatMap(([task, byMetric]) =>
+    Object.entries(byMetric).map(([metric, s]) => ({
+      task,
+      metric,
+      n_samples: s.n_samples,
+      n_models: s.n_models,
+      kendall_tau: s.kendall_tau,
+      reliability: s.reliability,
+    })),
+  );
+}
+
+export interface BestEstimator {
+  task: string;
+  estimator: string;
+  kendall_tau: number | null;
+  informative: boolean;
+  reliability: string;
+}
+
+export function summaryBest(summary: ExperimentSummary | null): BestEstimator[] {
+  const b = summary?.best_estimator;
+  if (!b) return [];
+  if (Array.isArray(b))
+    return b.map((x) => ({
+      task: x.task,
+      estimator: x.estimator,
+      kendall_tau: x.kendall_tau,
+      informative: x.informative ?? x.reliability === 'informative',
+      reliability: x.reliability ?? (x.informative ? 'informative' : ''),
+    }));
+  return Object.entries(b).map(([task, x]) => ({
+    task,
+    estimator: x.estimator,
+    kendall_tau: x.kendall_tau,
+    informative: x.informative,
+    reliability: x.informative ? 'informative' : 'not informative',
+  }));
 }

@@ -104,8 +104,27 @@ function parseSummary(value: unknown, file: string): ExperimentSummary {
   if (value.schema !== SUMMARY_SCHEMA)
     throw new TlabError(`${file}: schema: ${JSON.stringify(value.schema)} is not '${SUMMARY_SCHEMA}'`);
   if (!isJsonObject(value.experiment)) throw new TlabError(`${file}: experiment: expected an object`);
-  if (value.estimators !== undefined && !isJsonObject(value.estimators))
-    throw new TlabError(`${file}: estimators: expected an object keyed by task`);
+  if (
+    value.estimators !== undefined &&
+    value.estimators !== null &&
+    !isJsonObject(value.estimators) &&
+    !Array.isArray(value.estimators)
+  )
+    throw new TlabError(`${file}: estimators: expected a list of correlations or an object keyed by task`);
+  if (Array.isArray(value.estimators))
+    value.estimators.forEach((c, i) => {
+      if (
+        !isJsonObject(c) ||
+        typeof c.task !== 'string' ||
+        typeof c.metric !== 'string' ||
+        typeof c.kendall !== 'number'
+      )
+        throw new TlabError(
+          `${file}: estimators.${i}: expected {task, metric, n_samples, models, kendall, kendall_ci95}`,
+        );
+    });
+  if (value.actual_scores !== undefined && !Array.isArray(value.actual_scores))
+    throw new TlabError(`${file}: actual_scores: expected a list of {model, task, accuracy}`);
   if (value.notes !== undefined && !Array.isArray(value.notes))
     throw new TlabError(`${file}: notes: expected a list of strings`);
   return value as unknown as ExperimentSummary;

@@ -15,6 +15,7 @@ import { TlabError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { estimatorGroups } from './estimator-points.ts';
 import { type ExperimentData, loadExperiment } from './experiment.ts';
+import { summaryBest } from './experiment-types.ts';
 import { type Column, esc, inlineSvg, table } from './html.ts';
 import { realPathInside } from './inside.ts';
 import { renderSvg, svgToPng } from './plot.ts';
@@ -134,7 +135,7 @@ function summarySection(exp: ExperimentData): string {
   }
   const states = ['done', 'running', 'pending', 'failed'];
   const rows = [...counts.entries()].map(([stage, m]) => ({ stage, m }));
-  const best = Object.entries(exp.summary?.best_estimator ?? {});
+  const best = summaryBest(exp.summary);
   const notes = exp.summary?.notes ?? [];
   return [
     `<p>Folder <code>${esc(exp.dir)}</code>${exp.summary?.experiment.updated_at ? `, updated ${esc(exp.summary.experiment.updated_at)}` : ''}.</p>`,
@@ -154,15 +155,18 @@ function summarySection(exp: ExperimentData): string {
       : '<p>No run records (runs/*/run.json) yet.</p>',
     best.length
       ? `<h3>Best estimator per task</h3>${table(best, [
-          { title: 'task', cell: ([t]) => t },
-          { title: 'estimator', cell: ([, b]) => b.estimator },
+          { title: 'task', cell: (b) => b.task },
+          { title: 'estimator', cell: (b) => b.estimator },
           {
             title: 'Kendall τ',
-            cell: ([, b]) => fmt(b.kendall_tau),
-            value: ([, b]) => b.kendall_tau,
+            cell: (b) => fmt(b.kendall_tau),
+            value: (b) => b.kendall_tau,
             className: 'num',
           },
-          { title: 'informative', cell: ([, b]) => (b.informative ? 'yes' : 'no') },
+          {
+            title: 'reliability',
+            cell: (b) => b.reliability || (b.informative ? 'informative' : 'not informative'),
+          },
         ])}`
       : '',
     notes.length ? `<h3>Notes</h3><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '',

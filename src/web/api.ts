@@ -10,6 +10,7 @@ import { Bookmarks } from '../data/bookmarks.ts';
 import { findExample } from '../data/read.ts';
 import { estimatorGroups } from '../report/estimator-points.ts';
 import { type ExperimentData, loadExperiment } from '../report/experiment.ts';
+import { summaryBest } from '../report/experiment-types.ts';
 import {
   bookmarksFile,
   cellSamples,
@@ -128,8 +129,7 @@ export function registerApiRoutes(
     const e = cache.get();
     return {
       groups: estimatorGroups(e.estimators, e.grid, e.summary),
-      summary: e.summary?.estimators ?? null,
-      best: e.summary?.best_estimator ?? null,
+      best: Object.fromEntries(summaryBest(e.summary).map((b) => [b.task, b])),
     };
   });
 

@@ -21,7 +21,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { GraderLogRow } from '../../src/eval/grid/schema.ts';
 import type { TransferResult } from '../../src/eval/transfer.ts';
-import type { ExperimentSummary } from '../../src/report/experiment-types.ts';
+import { type ExperimentSummary, summaryEstimators } from '../../src/report/experiment-types.ts';
 import { fmt } from '../../src/report/shared/charts.js';
 import { type ReportResult, writeReport } from '../../src/report/write-report.ts';
 import { browserSkipReason, launchBrowser } from '../browser/launch.ts';
@@ -97,15 +97,16 @@ describe('tlab report', () => {
     }
     const summary = readJson<ExperimentSummary>(join(study.dir, 'summary.json'));
     const est = html.slice(html.indexOf('id="estimators-table"'));
-    for (const [task, byMetric] of Object.entries(summary.estimators ?? {}))
-      for (const [metric, s] of Object.entries(byMetric))
-        assert.match(
-          est,
-          new RegExp(
-            `<td>${task}</td><td>${metric}</td><td class="num"[^>]*>${s.n_samples}</td><td class="num"[^>]*>\\d+</td><td class="num" data-value="${s.kendall_tau.value}">${fmt(s.kendall_tau.value).replace('.', '\\.')}</td>`,
-          ),
-          `${task} ${metric}`,
-        );
+    const correlations = summaryEstimators(summary);
+    assert.equal(correlations.length, 4, 'two estimators on two target tasks');
+    for (const { task, metric, ...s } of correlations)
+      assert.match(
+        est,
+        new RegExp(
+          `<td>${task}</td><td>${metric}</td><td class="num"[^>]*>${s.n_samples}</td><td class="num"[^>]*>\\d+</td><td class="num" data-value="${s.kendall_tau.value}">${fmt(s.kendall_tau.value).replace('.', '\\.')}</td>`,
+        ),
+        `${task} ${metric}`,
+      );
     for (const note of summary.notes ?? []) assert.ok(html.includes(note.replace(/'/g, '&#39;')), note);
     // failure cards: wrong answers of the grader logs, images embedded
     const cards = html.match(/class="card failure"/g) ?? [];

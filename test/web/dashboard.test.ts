@@ -17,7 +17,11 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { EvalGrid, GraderLogRow } from '../../src/eval/grid/schema.ts';
 import type { TransferResult } from '../../src/eval/transfer.ts';
-import type { ExperimentSummary, RunRecord } from '../../src/report/experiment-types.ts';
+import {
+  type ExperimentSummary,
+  type RunRecord,
+  summaryEstimators,
+} from '../../src/report/experiment-types.ts';
 import { fmt } from '../../src/report/shared/charts.js';
 import { type DashboardHandle, startDashboard } from '../../src/web/server.ts';
 import { type BrowserSession, browserSkipReason, launchBrowser } from '../browser/launch.ts';
@@ -371,7 +375,7 @@ describe('dashboard in headless Chromium', { skip: skip ?? false }, () => {
       await page.goto(`${dash.url}#/estimators?task=${task}`);
       await waitView(page, 'estimators');
       for (const metric of ['logme', 'hscore']) {
-        const s = summary.estimators![task][metric];
+        const s = summaryEstimators(summary).find((x) => x.task === task && x.metric === metric)!;
         const row = page.locator(`#estimators-table tr[data-metric="${metric}"]`);
         assert.equal(
           Number(await row.locator('td[data-key="tau"]').getAttribute('data-value')),

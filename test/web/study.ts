@@ -19,29 +19,35 @@ import { actualAccuracy } from '../../src/report/estimator-points.ts';
 import type { RunRecord } from '../../src/report/experiment-types.ts';
 import { readJsonl } from '../../src/train/logging/jsonl-log.ts';
 
-/** Runs one tlab command in this process; its stdout is captured (and returned) so the test output stays clean. */
+/**
+ * Runs one tlab command in this process; the text it prints is captured (and returned) so the test output stays
+ * clean. Only string writes are captured: node:test's own reporting reaches stdout as binary chunks (its
+ * serialized protocol), and those must pass through untouched.
+ */
 export async function tlabInProcess(args: string[]): Promise<string> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  const errors: string[] = [];
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    errors.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return true;
-  }) as typeof process.stderr.write;
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = process.stdout.write.bind(process.stdout);
+  const stderr = process.stderr.write.bind(process.stderr);
+  const capture =
+    (into: string[], original: typeof process.stdout.write) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      if (typeof chunk !== 'string')
+        return (original as (c: Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+      into.push(chunk);
+      return true;
+    };
+  process.stdout.write = capture(out, stdout) as typeof process.stdout.write;
+  process.stderr.write = capture(err, stderr) as typeof process.stderr.write;
   let code: number;
   try {
     code = await main(['node', 'tlab', ...args]);
   } finally {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
+    process.stdout.write = stdout;
+    process.stderr.write = stderr;
   }
-  assert.equal(code, 0, `tlab ${args.join(' ')}\n${errors.join('')}`);
-  return chunks.join('');
+  assert.equal(code, 0, `tlab ${args.join(' ')}\n${err.join('')}`);
+  return out.join('');
 }
 
 export interface StudyFixture {

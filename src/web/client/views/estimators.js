@@ -134,7 +134,7 @@ export async function render(root, params) {
         ? h(
             'span',
             { id: 'best-estimator' },
-            `best on ${task}: ${bestTask.estimator} (τ = ${fmt(bestTask.kendall_tau)}${bestTask.informative ? '' : ', not informative'})`,
+            `best on ${task}: ${bestTask.estimator} (τ = ${fmt(bestTask.kendall_tau)}; ${bestTask.reliability || (bestTask.informative ? 'informative' : 'not informative')})`,
           )
         : '',
     ),
