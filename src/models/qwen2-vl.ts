@@ -350,6 +350,17 @@ function qwen2VlImageInputs(
         pixel_values: { dtype: 'float32', shape: [at / vision.patchDim, vision.patchDim], data },
       };
     },
+    pad(rows, perRow) {
+      if (kindOf(rows) !== 'patches') return fixed.pad(rows, perRow);
+      // Placeholders take features in batch order, so blank images go after every real one (in the last row).
+      const missing = rows.length * perRow - rows.flat().length;
+      if (missing <= 0) return rows;
+      const like = flat(rows)[0];
+      const blank: PatchImage = { patches: new Float32Array(like.patches.length), grid: like.grid };
+      return rows.map((row, r) =>
+        r === rows.length - 1 ? [...row, ...Array.from({ length: missing }, () => blank)] : row,
+      );
+    },
     positionShift(images) {
       return images.reduce(
         (s, i) => s + (i instanceof Float32Array ? fixedShift : mropeShift(i.grid, vision.merge)),

@@ -116,6 +116,11 @@ export interface VlmImageInputs {
   /** Host tensors for the inputs `declare` made. */
   feeds(rows: ImageRows): Record<string, HostTensor>;
   /**
+   * The rows with blank images added so the batch holds `perRow` images per row whatever the rows hold (a
+   * training step's graph has one image input shape); no placeholder reads a blank image's features.
+   */
+  pad(rows: ImageRows, perRow: number): ImageRows;
+  /**
    * How many positions fewer than tokens a row's images take (M-RoPE gives an image of t·h·w merged tokens only
    * max(t, h, w) positions; 0 for LLaVA): decoding after them continues at token index − this shift.
    */

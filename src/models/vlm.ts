@@ -292,5 +292,12 @@ export function fixedSizeImageInputs(encoder: VisionEncoder, imageTokens: number
       return { pixel_values: { dtype: 'float32', shape: [rows.length * k, c, s, s], data } };
     },
     positionShift: (images) => images.length * shift,
+    pad(rows, perRow) {
+      const blank = new Float32Array(c * s * s);
+      return rows.map((row) => [
+        ...row,
+        ...Array.from({ length: Math.max(0, perRow - row.length) }, () => blank),
+      ]);
+    },
   };
 }

@@ -3,6 +3,7 @@
  * the batches an uninterrupted one would. Each epoch visits every example once in an order drawn from the seed.
  */
 import type { HostTensor } from '../engine/tensor.ts';
+import type { ImageRows, VlmImage, VlmImageInputs } from '../models/types.ts';
 import { TlabError } from '../util/errors.ts';
 import { Rng } from '../util/random.ts';
 import { IGNORE, type TokenExample } from './examples.ts';
@@ -14,8 +15,11 @@ export interface BatcherOptions {
   padId: number;
   /** Visit examples in their given order (evaluation); default false. */
   ordered?: boolean;
-  /** For VLMs: preprocessed pixels [C, H, W] of each example's image (rows without one get zeros). */
-  images?: { shape: readonly [number, number, number]; pixels(file: string): Float32Array };
+  /**
+   * For VLMs: each example's images preprocessed (`image(file)`), fed through the model's image inputs with every
+   * row padded to `perRow` images, so every batch has the shapes of the compiled step (`signature`).
+   */
+  images?: { inputs: VlmImageInputs; perRow: number; image(file: string): VlmImage; signature?: string };
 }
 
 /** Inputs of the causal-LM objective: ids, next-token targets (IGNORE where untrained) and the padding mask. */
@@ -82,15 +86,26 @@ export class ExampleBatcher {
     };
     const images = this.options.images;
     if (images) {
-      const [c, h, w] = images.shape;
-      const n = c * h * w;
-      const pixels = new Float32Array(b * n);
-      rows.forEach((ex, r) => {
-        if (ex.image) pixels.set(images.pixels(ex.image), r * n);
-      });
-      batch.pixel_values = { dtype: 'float32', shape: [b, c, h, w], data: pixels };
+      const padded = this.imageRows(rows);
+      const signature = images.inputs.signature(padded);
+      if (images.signature !== undefined && signature !== images.signature)
+        throw new TlabError(
+          `a batch's images (${signature}) do not match the training step's (${images.signature})`,
+          "Qwen2-VL images of different sizes give different patch grids; train on images of one size (set the processor's min_pixels = max_pixels, or resize the task's images)",
+        );
+      Object.assign(batch, images.inputs.feeds(padded));
     }
     return batch;
+  }
+
+  /** The rows' images, padded with blank ones to the same number per row. */
+  imageRows(rows: readonly TokenExample[]): ImageRows {
+    const images = this.options.images;
+    if (!images) return [];
+    return images.inputs.pad(
+      rows.map((ex) => (ex.images ?? []).map((f) => images.image(f))),
+      images.perRow,
+    );
   }
 
   private order(epoch: number): number[] {

@@ -31,6 +31,12 @@ export const StrategySchema = z
     components: z.record(z.string(), componentMode).optional(),
     learning_rates: z.record(z.string(), positive).optional(),
     weight_decay: z.number().min(0).default(0.01),
+    /** QLoRA: store the frozen base's Linear weights 4-bit (nf4 as bitsandbytes, or int4); adapters stay float32. */
+    quantize_base: z.enum(['nf4', 'int4']).optional(),
+    /** Values per 4-bit scale (bitsandbytes' blocksize); default 64. */
+    quant_block_size: z.int().min(16).multipleOf(16).optional(),
+    /** nf4: quantize the block scales too (bnb_4bit_use_double_quant); default false. */
+    double_quant: z.boolean().optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -47,6 +53,16 @@ export const StrategySchema = z
         path: ['components'],
         message: "kind 'components' needs a mode per component",
       });
+    const fullyTrained = s.kind === 'full' || Object.values(s.components ?? {}).includes('full');
+    if (s.quantize_base && fullyTrained)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['quantize_base'],
+        message:
+          'a 4-bit base is frozen: train it with LoRA (kind lora, or components that are lora or frozen)',
+      });
+    if (s.double_quant && s.quantize_base !== 'nf4')
+      ctx.addIssue({ code: 'custom', path: ['double_quant'], message: 'only with quantize_base: nf4' });
     if (s.kind !== 'components' && s.components)
       ctx.addIssue({ code: 'custom', path: ['components'], message: 'only used with kind: components' });
   });
@@ -101,6 +117,12 @@ export const TrainConfigSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash and underscore'),
     out: z.string().default('experiments/default'),
     seed: z.int().default(0),
+    /**
+     * What is learnt: next tokens of the conversations (causal LMs, VLMs), or the task's labels (its label_column)
+     * by a classifier: an image classifier (ViT / CLIP vision + head) or a sequence classifier (GPT-2 / Llama +
+     * score head); see train/run-classifier-training.ts.
+     */
+    objective: z.enum(['causal-lm', 'image-classifier', 'sequence-classifier']).default('causal-lm'),
     data: z
       .object({
         /** A task folder built by `tlab data build` (formatted_datasets/<task>). */
@@ -109,7 +131,8 @@ export const TrainConfigSchema = z
         eval_split: z.string().nullable().default('validation'),
         /** Loss on assistant turns only (default) or on every token. */
         train_on: z.enum(['assistant', 'all']).default('assistant'),
-        seq_len: z.int().min(2),
+        /** Tokens per example (prompts are cut from the left); needed by text models, not by image classifiers. */
+        seq_len: z.int().min(2).optional(),
       })
       .strict(),
     tokenizer: z
@@ -143,7 +166,13 @@ export const TrainConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (!c.tokenizer.path && !c.tokenizer.build && !c.model.from)
+    if (c.objective !== 'image-classifier' && c.data.seq_len === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'seq_len'],
+        message: `required for objective ${c.objective} (tokens per example)`,
+      });
+    if (c.objective !== 'image-classifier' && !c.tokenizer.path && !c.tokenizer.build && !c.model.from)
       ctx.addIssue({
         code: 'custom',
         path: ['tokenizer'],

@@ -13,19 +13,24 @@ export interface TokenExample {
   /** Same length as ids; IGNORE where the token is context only. */
   labels: number[];
   uid?: string;
-  /** Image file of the example (VLMs: its features replace the image placeholder tokens). */
-  image?: string;
+  /** Image files of the example in placeholder order (VLMs: their features replace the placeholder runs). */
+  images?: readonly string[];
 }
 
 /**
- * Expands each image placeholder into `count` copies (one per image feature, as LLaVA's processor does); the
- * copies are never trained on.
+ * Expands each image placeholder into copies, one per image feature (as LLaVA's and Qwen2-VL's processors do):
+ * `count` each, or the k-th placeholder into count[k] (images whose token counts differ); never trained on.
  */
-export function expandImageTokens(example: TokenExample, imageTokenId: number, count: number): TokenExample {
+export function expandImageTokens(
+  example: TokenExample,
+  imageTokenId: number,
+  count: number | readonly number[],
+): TokenExample {
   const ids: number[] = [];
   const labels: number[] = [];
+  let k = 0;
   example.ids.forEach((id, i) => {
-    const n = id === imageTokenId ? count : 1;
+    const n = id !== imageTokenId ? 1 : typeof count === 'number' ? count : (count[k++] ?? 0);
     for (let k = 0; k < n; k++) {
       ids.push(id);
       labels.push(id === imageTokenId ? IGNORE : example.labels[i]);

@@ -4,7 +4,7 @@
  */
 import type { Graph, Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
-import type { DecoderLm, Vlm } from '../models/types.ts';
+import type { DecoderLm, ImageRows, Vlm } from '../models/types.ts';
 import type { ParamBuilder } from '../nn/module.ts';
 import { IGNORE } from './examples.ts';
 
@@ -22,15 +22,16 @@ export interface Objective {
 }
 
 /**
- * Next-token cross-entropy over non-ignored targets; metrics: correct (argmax == target). With `vlm`, a
- * pixel_values [B, C, H, W] input feeds the vision tower and the image features replace the placeholder tokens.
+ * Next-token cross-entropy over non-ignored targets; metrics: correct (argmax == target). With `vlm`, the model's
+ * image inputs for batches like `images` (every batch's padded to the same shapes) feed the vision tower and the
+ * image features replace the placeholder tokens.
  */
 export function causalLmObjective(
   model: DecoderLm,
   batch: number,
   seqLen: number,
   labelSmoothing = 0,
-  vlm: { model: Vlm; imageShape: readonly [number, number, number] } | null = null,
+  vlm: { model: Vlm; images: ImageRows } | null = null,
 ): Objective {
   return {
     batchShape: { batch, seqLen },
@@ -39,11 +40,7 @@ export function causalLmObjective(
       const targets = graph.input('targets', 'int64', [batch, seqLen]);
       const attentionMask = graph.input('attention_mask', 'int64', [batch, seqLen]);
       const { logits } = vlm
-        ? vlm.model.forward(pb, {
-            ids,
-            attentionMask,
-            pixelValues: graph.input('pixel_values', 'float32', [batch, ...vlm.imageShape]),
-          })
+        ? vlm.model.forward(pb, { ids, attentionMask, ...vlm.model.imageInputs.declare(graph, vlm.images) })
         : model.forward(pb, { ids, attentionMask });
       const lossSum = T.crossEntropy(logits, targets, {
         reduction: 'sum',

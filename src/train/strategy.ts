@@ -8,6 +8,7 @@
 import type { ParamGroup } from '../engine/runtime/train-step.ts';
 import type { LoraConfig } from '../nn/lora.ts';
 import type { ParamSpec } from '../nn/module.ts';
+import { isQuantParam, type QuantizeConfig } from '../nn/quant.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { TlabError, validChoices } from '../util/errors.ts';
 
@@ -21,6 +22,8 @@ export interface StrategyConfig {
   /** Learning rate per component; others use the base learning rate. */
   learningRates?: Readonly<Record<string, number>>;
   weightDecay?: number;
+  /** QLoRA: the base's Linear weights are stored 4-bit (nn/quant.ts) and never trained. */
+  quantizeBase?: QuantizeConfig;
 }
 
 /** Maps a parameter name to its component (`encoder`, `projector`, `decoder`, `head`; see models/components.ts). */
@@ -134,6 +137,7 @@ export function planParameters(
   }
   const isAdapter = (n: string) => n.includes('.lora_A.') || n.includes('.lora_B.');
   const trains = (spec: ParamSpec): boolean => {
+    if (isQuantParam(spec.name)) return false;
     if (strategy.kind === 'full') return true;
     if (strategy.kind === 'lora') return isAdapter(spec.name);
     const mode = strategy.components?.[componentOf(spec.name)] ?? 'frozen';

@@ -138,7 +138,7 @@ describe('tlab model init', () => {
     writeFileSync(file, JSON.stringify({ ...presetConfig('gpt2-tiny'), n_layer: 1 }));
     const fromFile = tlab('init', file, '--out', join(root, 'from-file'), '--json');
     assert.equal(fromFile.status, 0, fromFile.stderr);
-    assert.equal(loadModelFolder(join(root, 'from-file')).model.numLayers, 1);
+    assert.equal((loadModelFolder(join(root, 'from-file')).model as { numLayers: number }).numLayers, 1);
     const help = tlab('init', '--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /Usage: tlab model init/);
