@@ -81,8 +81,9 @@ export interface SummaryCorrelation {
   metric: string;
   n_samples: number;
   models: number;
-  kendall: number;
-  kendall_ci95: [number, number];
+  /** null when undefined (e.g. tied scores; JSON has no NaN). */
+  kendall: number | null;
+  kendall_ci95: [number | null, number | null];
   weighted_kendall?: number;
   spearman?: number;
   pearson?: number;

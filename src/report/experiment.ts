@@ -117,10 +117,10 @@ function parseSummary(value: unknown, file: string): ExperimentSummary {
         !isJsonObject(c) ||
         typeof c.task !== 'string' ||
         typeof c.metric !== 'string' ||
-        typeof c.kendall !== 'number'
+        (typeof c.kendall !== 'number' && c.kendall !== null)
       )
         throw new TlabError(
-          `${file}: estimators.${i}: expected {task, metric, n_samples, models, kendall, kendall_ci95}`,
+          `${file}: estimators.${i}: expected {task, metric, n_samples, models, kendall (a number or null), kendall_ci95}`,
         );
     });
   if (value.actual_scores !== undefined && !Array.isArray(value.actual_scores))
