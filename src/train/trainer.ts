@@ -17,7 +17,6 @@ import { type StepFeed, type Stepper, TrainStep } from '../engine/runtime/train-
 import type { HostTensor } from '../engine/tensor.ts';
 import { type LoraModule, mergeLora } from '../nn/lora.ts';
 import { initTensor, ParamBuilder } from '../nn/module.ts';
-import { dequantizeModule, isQuantParam, quantizeModules } from '../nn/quant.ts';
 import { TlabError, validChoices } from '../util/errors.ts';
 import {
   type LoadedCheckpoint,
@@ -71,6 +70,8 @@ export interface TrainerOptions {
   resume?: 'auto' | 'never';
   /** Stop after this many steps in this session (tests simulate a crash); the run is not finished. */
   stopAfter?: number;
+  /** Stops training between steps when aborted (a pre-empted cluster job): a checkpoint is saved, then it throws. */
+  signal?: AbortSignal;
   quiet?: boolean;
   tensorboard?: boolean;
 }
@@ -105,21 +106,15 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
   const graph = new Graph();
   const lora = loraFor(options.strategy, options.componentPrefixes);
   const key = graph.input('dropout_key', 'int64', [3]);
-  const quantize = options.strategy.quantizeBase ?? null;
-  const pb = new ParamBuilder(graph, 'float32', lora, { training: true, dropoutKey: key }, quantize);
+  const pb = new ParamBuilder(graph, 'float32', lora, { training: true, dropoutKey: key });
   const out = options.objective.build(graph, pb);
   const plan = planParameters(pb.specs.values(), options.strategy, options.learningRate, options.componentOf);
 
-  // Weights: pre-trained where given, initialised from the seed otherwise; a 4-bit base quantized from those.
-  const quantized = quantizeModules(
-    pb.quantModules.values(),
-    (n) => options.initialWeights?.get(n),
-    options.seed,
-  );
+  // Weights: pre-trained where given, initialised from the seed otherwise.
   const weights = new Map<string, HostTensor>();
   const missing: string[] = [];
   for (const spec of pb.specs.values()) {
-    const given = quantized.get(spec.name) ?? options.initialWeights?.get(spec.name);
+    const given = options.initialWeights?.get(spec.name);
     if (given) {
       if (!sameShape(given.shape, spec.shape)) {
         throw new TlabError(
@@ -166,7 +161,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     // Evaluation graph: the same weights, no dropout.
     if (options.eval) {
       const g = new Graph();
-      const evalPb = new ParamBuilder(g, 'float32', lora, undefined, quantize);
+      const evalPb = new ParamBuilder(g, 'float32', lora);
       const e = options.objective.build(g, evalPb);
       const outputs: Record<string, Value> = { loss_sum: e.lossSum, count: e.count };
       for (const [n, v] of Object.entries(e.metrics)) outputs[`metric.${n}`] = v;
@@ -241,7 +236,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     );
     try {
       if (resumedFrom === 0 && evalEvery > 0) await runEval();
-      while (state.step < stopAt) {
+      while (state.step < stopAt && !options.signal?.aborted) {
         // Run up to k steps, but stop at the next eval/save boundary so they happen at exact steps.
         const boundary = (every: number) =>
           every > 0 ? every - (state.step % every) : Number.POSITIVE_INFINITY;
@@ -309,6 +304,12 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
         if (evalEvery > 0 && state.step % evalEvery === 0) await runEval();
         if (saveEvery > 0 && state.step % saveEvery === 0) save();
       }
+      if (options.signal?.aborted && state.step < options.maxSteps) {
+        if (savedStep !== state.step) save();
+        throw new TlabError(
+          `training stopped at step ${state.step} of ${options.maxSteps} (${String(options.signal.reason ?? 'aborted')}); running it again resumes from ${savedPath}`,
+        );
+      }
       if (state.step >= options.maxSteps) {
         if (evalEvery > 0 && state.step % evalEvery !== 0) await runEval();
         if (savedStep !== state.step) save();
@@ -319,12 +320,9 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     }
     const all = new Map(weights);
     for (const [n, t] of store.entries()) if (all.has(n)) all.set(n, t);
-    // A 4-bit base merges as PEFT merges into one: dequantized, plus the adapters' delta.
-    const floatBase = new Map(all);
-    for (const m of pb.quantModules.values()) floatBase.set(`${m.path}.weight`, dequantizeModule(m, all));
-    const merged = mergeLora(floatBase, pb.loraModules.values());
+    const merged = mergeLora(all, pb.loraModules.values());
     for (const n of [...merged.keys()])
-      if (n.includes('.lora_A.') || n.includes('.lora_B.') || isQuantParam(n)) merged.delete(n);
+      if (n.includes('.lora_A.') || n.includes('.lora_B.')) merged.delete(n);
     return {
       step: state.step,
       resumedFrom,

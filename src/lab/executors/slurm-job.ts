@@ -102,7 +102,7 @@ export async function runSlurmTask(
     signalled = signal;
     if (!options.quiet)
       process.stderr.write(`tlab run-one: ${signal} received; stopping ${run.name} to be requeued\n`);
-    controller.abort(new Error(signal));
+    controller.abort(signal);
     wake();
   };
   const onUsr2 = () => onSignal('SIGUSR2');

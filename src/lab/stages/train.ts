@@ -121,6 +121,7 @@ export async function runPretrainStage(ctx: StageContext): Promise<StageResult> 
   const r = await runTraining(config, {
     configFile: where,
     quiet: ctx.quiet,
+    signal: ctx.signal,
     mode: c.from ? 'finetune' : 'pretrain',
     paths: {
       checkpoints: join(ctx.plan.out, 'checkpoints', `zoo-${c.model}`),
@@ -187,6 +188,7 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
   const r = await runTraining(config, {
     configFile: where,
     quiet: ctx.quiet,
+    signal: ctx.signal,
     mode: 'finetune',
     paths: {
       checkpoints: join(ctx.plan.out, 'checkpoints', ctx.run.name),
