@@ -311,8 +311,9 @@ describe('dashboard in headless Chromium', { skip: skip ?? false }, () => {
     const chart = '.chart[data-tag="train/loss"]';
     const pathOf = (layer: number) =>
       page.locator(`${chart} .layer_${layer}_marks path[aria-label*="series: ft-grid1"]`).getAttribute('d');
-    const raw = await pathOf(0);
-    const smooth06 = await pathOf(1);
+    // layer 0: the smoothed line; layer 1 (only while smoothing is on): the raw values
+    const raw = await pathOf(1);
+    const smooth06 = await pathOf(0);
     assert.ok(raw && smooth06 && raw !== smooth06, 'raw and smoothed lines differ');
     const setSmoothing = (v: number) =>
       page.evaluate((x) => {
@@ -322,12 +323,12 @@ describe('dashboard in headless Chromium', { skip: skip ?? false }, () => {
       }, v);
     await setSmoothing(0.95);
     await page.waitForFunction(([sel, before]) => document.querySelector(sel)?.getAttribute('d') !== before, [
-      `${chart} .layer_1_marks path[aria-label*="series: ft-grid1"]`,
+      `${chart} .layer_0_marks path[aria-label*="series: ft-grid1"]`,
       smooth06,
     ] as const);
-    const smooth095 = await pathOf(1);
+    const smooth095 = await pathOf(0);
     assert.notEqual(smooth095, smooth06);
-    assert.equal(await pathOf(0), raw, 'the raw line stays');
+    assert.equal(await pathOf(1), raw, 'the raw line stays');
     assert.equal(await page.textContent('#smoothing-value'), '0.950');
     const log = readFileSync(join(study.dir, 'finetune_logs', 'ft-grid1', 'metrics.jsonl'), 'utf8')
       .trim()

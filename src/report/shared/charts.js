@@ -4,6 +4,8 @@
 // test) can read back what was drawn with view.data('points').
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+/** Legend symbols at full strength whatever the opacity of the faint layers (bands, raw values). */
+const LEGEND = { symbolOpacity: 1, symbolStrokeWidth: 2 };
 
 /** @param {number | null | undefined} v @param {number} [digits] */
 export function fmt(v, digits = 3) {
@@ -109,7 +111,7 @@ export function linesSpec(p) {
       .filter((pt) => Number.isFinite(pt.y) && (!p.y.log || pt.y > 0) && (!p.x.log || pt.x > 0))
       .map((pt) => ({ series: s.name, x: pt.x, y: pt.y, low: pt.low ?? null, high: pt.high ?? null })),
   );
-  const color = { field: 'series', type: 'nominal', title: p.legendTitle ?? null };
+  const color = { field: 'series', type: 'nominal', title: p.legendTitle ?? null, legend: LEGEND };
   const tooltip = [
     { field: 'series', title: p.legendTitle ?? 'series' },
     { field: 'x', title: p.x.title },
@@ -122,7 +124,12 @@ export function linesSpec(p) {
     width: p.width ?? 420,
     height: p.height ?? 260,
     data: { name: 'points', values },
+    // the line layer first: a shared legend takes its symbols from the first layer
     layer: [
+      {
+        mark: { type: 'line', point: true },
+        encoding: { x: axis(p.x, 'x'), y: axis(p.y, 'y'), color, tooltip },
+      },
       {
         transform: [{ filter: 'isValid(datum.low) && isValid(datum.high)' }],
         mark: { type: 'area', opacity: 0.18 },
@@ -130,19 +137,15 @@ export function linesSpec(p) {
           x: axis(p.x, 'x'),
           y: axis(p.y, 'low'),
           y2: { field: 'high' },
-          color: { ...color, legend: null },
+          color,
         },
-      },
-      {
-        mark: { type: 'line', point: true },
-        encoding: { x: axis(p.x, 'x'), y: axis(p.y, 'y'), color, tooltip },
       },
     ],
   };
 }
 
 /**
- * Training curves: the smoothed value as a line per run (and tag), the raw values faint behind it when smoothing
+ * Training curves: the smoothed value as a line per run (and tag), the raw values faint with it when smoothing
  * is on, as TensorBoard draws them.
  * @param {import('./charts').CurvesInput} p
  */
@@ -155,32 +158,29 @@ export function curvesSpec(p) {
       )
       .map((pt) => ({ series: s.name, x: pt.x, y: pt.y, smoothed: pt.smoothed, step: pt.step })),
   );
-  const color = { field: 'series', type: 'nominal', title: null };
-  const layers = [];
+  const color = { field: 'series', type: 'nominal', title: null, legend: LEGEND };
+  // the smoothed line first (the legend takes its symbols from the first layer), raw values faint after it
+  const layers = [
+    {
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: {
+        x: axis(p.x, 'x'),
+        y: axis(p.y, 'smoothed'),
+        color,
+        tooltip: [
+          { field: 'series', title: 'run' },
+          { field: 'step', title: 'step' },
+          { field: 'y', title: 'value', format: '.4f' },
+          { field: 'smoothed', title: 'smoothed', format: '.4f' },
+        ],
+      },
+    },
+  ];
   if (p.smoothing > 0)
     layers.push({
       mark: { type: 'line', opacity: 0.25, strokeWidth: 1 },
-      encoding: {
-        x: axis(p.x, 'x'),
-        y: axis(p.y, 'y'),
-        color: { ...color, legend: null },
-        detail: { field: 'series' },
-      },
+      encoding: { x: axis(p.x, 'x'), y: axis(p.y, 'y'), color, detail: { field: 'series' } },
     });
-  layers.push({
-    mark: { type: 'line', strokeWidth: 2 },
-    encoding: {
-      x: axis(p.x, 'x'),
-      y: axis(p.y, 'smoothed'),
-      color,
-      tooltip: [
-        { field: 'series', title: 'run' },
-        { field: 'step', title: 'step' },
-        { field: 'y', title: 'value', format: '.4f' },
-        { field: 'smoothed', title: 'smoothed', format: '.4f' },
-      ],
-    },
-  });
   return {
     $schema: SCHEMA,
     title: p.title,

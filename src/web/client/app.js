@@ -29,6 +29,10 @@ async function show() {
       /** @type {HTMLElement} */ (a).dataset.view === (name === 'sample' ? 'samples' : name),
     );
   root.dataset.ready = '';
+  // the charts of the page being left go, with any tooltip they still show
+  for (const v of views.values()) v.finalize();
+  views.clear();
+  for (const t of document.querySelectorAll('.vg-tooltip')) t.classList.remove('visible');
   try {
     await view.render(root, params);
   } catch (error) {
