@@ -78,8 +78,10 @@ export function arrayScript(input: ArrayScriptInput): string {
     '#!/bin/bash',
     `# transferlab: ${input.count} ${input.stage} run(s) of experiment ${input.experiment}; array task i runs line i+1 of runs.txt.`,
     ...directives.map((d) => `#SBATCH ${d}`),
-    'set -euo pipefail',
+    // Setup lines (module load, conda/venv activation) often read unset variables: -u only after them.
+    'set -eo pipefail',
     ...(r.setup ?? []),
+    'set -u',
     `run_id="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${q(`${input.batchDir}/runs.txt`)})"`,
     'if [ -z "$run_id" ]; then echo "no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 1; fi',
     `log=${q(`${input.out}/runs/`)}"$run_id/log.txt"`,

@@ -101,6 +101,8 @@ export class SlurmExecutor implements Executor {
   constructor(
     readonly settings: SlurmSettings,
     readonly commands: SlurmCommands = new SlurmCli(),
+    /** How the poll loop waits (tests record the back-off instead of sleeping). */
+    private readonly wait: (ms: number) => Promise<unknown> = sleep,
   ) {}
 
   /** The command that runs tlab on compute nodes. */
@@ -223,7 +225,7 @@ export class SlurmExecutor implements Executor {
     const failures = new Map<string, number>();
     let interval = this.settings.poll_min_s * 1000;
     while (watched.some((w) => !w.done)) {
-      await sleep(interval);
+      await this.wait(interval);
       interval = Math.min(interval * 2, this.settings.poll_max_s * 1000);
       const arrays = [...new Set(watched.filter((w) => !w.done).map((w) => w.arrayId))];
       for (const arrayId of arrays) {
