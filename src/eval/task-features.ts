@@ -4,7 +4,9 @@
  * one) and pool a layer's hidden states — a VLM reads it with the example's images, so its states after the image
  * tokens are image-conditioned; vision encoders (and a VLM's vision tower, with `source: 'vision'`) read the
  * example's image and pool the CLS token, the mean over patches, or the model's pooled output. Labels are the
- * task's class indices; `kind` says which features were taken.
+ * task's class indices; `kind` says which features were taken. With `sourceProbs`, also the source model's
+ * probabilities for LEEP/NCE (source-probs.ts): a classifier's head softmax, a decoder's next-token distribution
+ * at the prompt's last token (from the same forward pass as its features).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,9 +23,19 @@ import { expandImagePlaceholders } from '../models/vlm.ts';
 import { ParamBuilder } from '../nn/module.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
 import { TlabError } from '../util/errors.ts';
+import { ClassifierRunner, classifierPromptIds, isClassifierFolder } from './classifier-forward.ts';
 import { ForwardRunner } from './forward.ts';
 import { ImagePixels, visionPreprocessorFor } from './images.ts';
-import { encodeTaskPrompt } from './task-prompt.ts';
+import {
+  DEFAULT_TOP_K,
+  headProbs,
+  resolveSourceProbsMode,
+  type SourceProbs,
+  type SourceProbsRequest,
+  topKProbs,
+  vocabularyProbs,
+} from './source-probs.ts';
+import { encodeTaskPrompt, promptMessages } from './task-prompt.ts';
 
 export type FeaturePooling = 'pooled' | 'cls' | 'mean' | 'last';
 
@@ -37,6 +49,8 @@ export interface TaskFeatureOptions {
   limit?: number;
   /** For a VLM: the decoder's states over the prompt with its images (default), or the vision tower's features. */
   source?: FeatureSource;
+  /** Source-model probabilities for LEEP/NCE (default none; see source-probs.ts). */
+  sourceProbs?: SourceProbsRequest;
 }
 
 export type FeatureSource = 'decoder' | 'vision';
@@ -52,6 +66,9 @@ export interface TaskFeatures {
   truncated: number;
   /** Which features these are, in words (e.g. "VLM decoder hidden state 2, last prompt token, with 1 image per prompt"). */
   kind: string;
+  /** The source model's probabilities, row i for example i, or null (`sourceProbsNote` says why). */
+  sourceProbs: SourceProbs | null;
+  sourceProbsNote: string | null;
 }
 
 /** Token ids of each example's prompt, cut from the left to `max` tokens. */
@@ -112,7 +129,9 @@ async function decoderFeatures(
   examples: readonly TaskExample[],
   taskDir: string,
   options: TaskFeatureOptions,
-): Promise<{ features: HostTensor; truncated: number; kind: string }> {
+  /** Also the next-token logits at each prompt's last token, [N, V]. */
+  lastLogits = false,
+): Promise<{ features: HostTensor; truncated: number; kind: string; logits: Float32Array | null }> {
   if (folder.kind !== 'causal-lm' && folder.kind !== 'vlm' && folder.kind !== 'sequence-classifier')
     throw new Error('unreachable');
   const decoder = folder.kind === 'sequence-classifier' ? folder.model.decoder : folder.model;
@@ -130,17 +149,12 @@ async function decoderFeatures(
   try {
     if (folder.kind === 'vlm') {
       const { ids, images, perPrompt } = await vlmPrompts(folder, folder.tokenizer, examples, taskDir);
-      const out = await runner.features(ids, {
-        pooling: [pooling],
-        layers: [layer],
-        batchSize: options.batchSize,
-        images,
-      });
+      const out = await pooledAndLogits(runner, ids, images, pooling, layer, options.batchSize, lastLogits);
       const kind =
         perPrompt > 0
           ? `VLM decoder hidden state ${layer}, ${where}, prompts with their images (up to ${perPrompt} per prompt)`
           : `VLM decoder hidden state ${layer}, ${where}, text-only prompts (the examples have no images)`;
-      return { features: [...out.get(pooling)!.values()][0], truncated: 0, kind };
+      return { ...out, truncated: 0, kind };
     }
     const { ids, truncated, dropped } = taskPrompts(
       folder.tokenizer,
@@ -148,13 +162,74 @@ async function decoderFeatures(
       decoder.maxPositions,
       taskDir,
     );
-    const out = await runner.features(ids, {
-      pooling: [pooling],
-      layers: [layer],
-      batchSize: options.batchSize,
-    });
+    const out = await pooledAndLogits(runner, ids, null, pooling, layer, options.batchSize, lastLogits);
     const kind = `${folder.kind} decoder hidden state ${layer}, ${where}${dropped ? `, text parts only (${dropped} image(s) left out: a text model)` : ''}`;
-    return { features: [...out.get(pooling)!.values()][0], truncated, kind };
+    return { ...out, truncated, kind };
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
+ * Pooled features [N, D] batch by batch (as ForwardRunner.features), and with `lastLogits` each row's logits at
+ * its last token [N, V] from the same pass.
+ */
+async function pooledAndLogits(
+  runner: ForwardRunner,
+  ids: readonly (readonly number[])[],
+  images: readonly (readonly Float32Array[])[] | null,
+  pooling: 'last' | 'mean' | 'first',
+  layer: number,
+  batchSize = 16,
+  lastLogits = false,
+): Promise<{ features: HostTensor; logits: Float32Array | null }> {
+  const n = ids.length;
+  const d = runner.model.hiddenSize;
+  const v = runner.model.vocabSize;
+  const features = new Float32Array(n * d);
+  const logits = lastLogits ? new Float32Array(n * v) : null;
+  for (let start = 0; start < n; start += batchSize) {
+    const rows = ids.slice(start, start + batchSize);
+    const r = await runner.run(
+      { ids: rows, images: images?.slice(start, start + batchSize) },
+      { pooled: [pooling], poolLayers: [layer], lastLogits },
+    );
+    features.set([...r.pooled!.get(pooling)!.values()][0].data as Float32Array, start * d);
+    logits?.set(r.lastLogits!.data as Float32Array, start * v);
+  }
+  return { features: { dtype: 'float32', shape: [n, d], data: features }, logits };
+}
+
+/** A classifier's head probabilities over the examples (images, or the prompts' text as in training). */
+async function classifierProbs(
+  folder: ModelFolder,
+  examples: readonly TaskExample[],
+  taskDir: string,
+  batchSize?: number,
+): Promise<SourceProbs> {
+  if (!isClassifierFolder(folder)) throw new Error('unreachable: head probabilities of a non-classifier');
+  const runner = new ClassifierRunner(folder, { batchSize });
+  try {
+    let logits: Float32Array;
+    if (folder.kind === 'image-classifier') {
+      const pixels = await Promise.all(
+        examples.map((e) => {
+          const image = promptMessages(e)
+            .flatMap((m) => m.content)
+            .find((p) => p.type === 'image');
+          if (image?.type !== 'image')
+            throw new TlabError(`example ${e.uid} has no image; an image classifier needs one`);
+          return runner.pixels!.file(join(taskDir, image.image));
+        }),
+      );
+      logits = await runner.imageLogits(pixels);
+    } else {
+      const tokenizer = runner.tokenizer();
+      logits = await runner.textLogits(
+        examples.map((e) => classifierPromptIds(tokenizer, promptMessages(e))),
+      );
+    }
+    return headProbs(logits, runner.labels);
   } finally {
     await runner.release();
   }
@@ -266,12 +341,43 @@ export async function extractTaskFeatures(
     (folder.kind === 'vlm' && options.source === 'vision');
   if (options.source === 'vision' && !vision)
     throw new TlabError(`source 'vision' is for VLMs; ${folder.dir} holds a ${folder.kind}`);
-  const { features, truncated, kind } = vision
+  const decoder = folder.kind === 'causal-lm' || (folder.kind === 'vlm' && !vision);
+  const probsMode = resolveSourceProbsMode(
+    options.sourceProbs ?? { mode: 'none' },
+    folder.kind,
+    vision && folder.kind !== 'image-classifier',
+    decoder ? (folder.model as { vocabSize: number }).vocabSize : null,
+    folder.dir,
+  );
+  const wantLogits = probsMode.mode === 'vocab' || probsMode.mode === 'top-k';
+  const { features, truncated, kind, logits } = vision
     ? {
         features: await visionFeatures(folder, examples, task.dir, options),
         truncated: 0,
         kind: `${folder.kind === 'vlm' ? 'VLM vision tower' : folder.kind} ${options.pooling} features of layer ${options.layer ?? -1}`,
+        logits: null,
       }
-    : await decoderFeatures(folder, examples, task.dir, options);
-  return { features, labels, classes: task.labels, uids: examples.map((e) => e.uid), truncated, kind };
+    : await decoderFeatures(folder, examples, task.dir, options, wantLogits);
+  let sourceProbs: SourceProbs | null = null;
+  if (probsMode.mode === 'head')
+    sourceProbs = await classifierProbs(folder, examples, task.dir, options.batchSize);
+  else if (logits && probsMode.mode === 'vocab')
+    sourceProbs = vocabularyProbs(logits, logits.length / examples.length);
+  else if (logits && probsMode.mode === 'top-k')
+    sourceProbs = topKProbs(
+      logits,
+      logits.length / examples.length,
+      options.sourceProbs?.topK ?? DEFAULT_TOP_K,
+      folder.tokenizer,
+    );
+  return {
+    features,
+    labels,
+    classes: task.labels,
+    uids: examples.map((e) => e.uid),
+    truncated,
+    kind,
+    sourceProbs,
+    sourceProbsNote: probsMode.reason,
+  };
 }

@@ -126,7 +126,11 @@ export class ClassifierBatcher implements BatchSource {
     const ids = new BigInt64Array(b * seqLen).fill(BigInt(padId));
     const mask = new BigInt64Array(b * seqLen);
     rows.forEach((e, r) => {
-      if (e < 0) return;
+      // A padding row reads one pad token (an all-masked row would give attention nothing to normalise over).
+      if (e < 0) {
+        mask[r * seqLen] = 1n;
+        return;
+      }
       const ex = this.examples[e];
       if (!('ids' in ex)) throw new Error(`unreachable: example ${ex.uid} has no token ids`);
       const kept = ex.ids.slice(Math.max(0, ex.ids.length - seqLen));

@@ -1,10 +1,14 @@
 /**
  * `tlab metrics features <model> <task>`: features of a built task's examples from a model folder, written as
- * features.safetensors (N×D) and labels.npy, ready for `tlab metrics score` and sweeps.
+ * features.safetensors (N×D) and labels.npy, and the source model's probabilities for LEEP/NCE as
+ * source_probs.npy (N×Cs float64) with their label space in features.json, ready for `tlab metrics score` and
+ * sweeps.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
+import { DEFAULT_TOP_K, SOURCE_PROBS_MODES, type SourceProbsMode } from '../../eval/source-probs.ts';
 import { extractTaskFeatures, type FeaturePooling, type FeatureSource } from '../../eval/task-features.ts';
 import { writeNpy } from '../../metrics/io/npy.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
@@ -22,6 +26,8 @@ interface FeatureFlags {
   batchSize?: number;
   limit?: number;
   source?: string;
+  sourceProbs: string;
+  topK: number;
   json?: boolean;
 }
 
@@ -41,7 +47,10 @@ export function registerFeaturesCommand(metrics: Command): void {
       'model folder (decoder, VLM, sequence classifier, ViT/CLIP vision encoder or classifier)',
     )
     .argument('<task>', 'a task folder built by `tlab data build` (it must have labels)')
-    .requiredOption('-o, --out <dir>', 'writes features.safetensors, labels.npy and features.json here')
+    .requiredOption(
+      '-o, --out <dir>',
+      'writes features.safetensors, labels.npy, source_probs.npy and features.json here',
+    )
     .option('--split <name>', 'task split', 'train')
     .option(
       '--pooling <kind>',
@@ -55,8 +64,19 @@ export function registerFeaturesCommand(metrics: Command): void {
       '--source <part>',
       "VLMs: 'decoder' (its states over the prompt with the images, default) or 'vision' (the vision tower's)",
     )
+    .option(
+      '--source-probs <space>',
+      `source probabilities for LEEP/NCE: ${SOURCE_PROBS_MODES.join(' | ')} (auto: a classifier's head softmax; a decoder's next-token distribution over its vocabulary, or top-k above 4096 tokens; none for vision encoders)`,
+      'auto',
+    )
+    .option('--top-k <n>', 'tokens in the top-k label space', positiveInt, DEFAULT_TOP_K)
     .option('--json', 'print a JSON summary on stdout')
     .action(async (modelDir: string, taskDir: string, flags: FeatureFlags) => {
+      if (!(SOURCE_PROBS_MODES as readonly string[]).includes(flags.sourceProbs))
+        throw new TlabError(
+          `--source-probs: '${flags.sourceProbs}' is not one of ${SOURCE_PROBS_MODES.join(', ')}`,
+        );
+      if (flags.topK < 2) throw new TlabError(`--top-k: expected at least 2, got ${flags.topK}`);
       if (!POOLINGS.includes(flags.pooling))
         throw new TlabError(`--pooling: '${flags.pooling}' is not one of ${POOLINGS.join(', ')}`);
       if (flags.source !== undefined && flags.source !== 'decoder' && flags.source !== 'vision')
@@ -69,6 +89,7 @@ export function registerFeaturesCommand(metrics: Command): void {
         batchSize: flags.batchSize,
         limit: flags.limit,
         source: flags.source as FeatureSource | undefined,
+        sourceProbs: { mode: flags.sourceProbs as SourceProbsMode, topK: flags.topK },
       });
       writeSafetensors(
         join(flags.out, 'features.safetensors'),
@@ -76,6 +97,9 @@ export function registerFeaturesCommand(metrics: Command): void {
         { model: modelDir, task: taskDir },
       );
       writeNpy(join(flags.out, 'labels.npy'), [r.labels.length], r.labels);
+      const probs = r.sourceProbs;
+      if (probs) writeNpy(join(flags.out, 'source_probs.npy'), [probs.rows, probs.cols], probs.probs);
+      else rmSync(join(flags.out, 'source_probs.npy'), { force: true });
       const summary = {
         model: modelDir,
         task: taskDir,
@@ -89,10 +113,18 @@ export function registerFeaturesCommand(metrics: Command): void {
         classes: r.classes,
         features: join(flags.out, 'features.safetensors'),
         labels: join(flags.out, 'labels.npy'),
+        source_probs: probs
+          ? { file: join(flags.out, 'source_probs.npy'), label_space: probs.labelSpace }
+          : { file: null, reason: r.sourceProbsNote },
       };
       writeJsonAtomic(join(flags.out, 'features.json'), { ...summary, uids: r.uids });
       process.stderr.write(
         `${summary.n} x ${summary.d} features (${r.kind}) of ${summary.classes.length} classes → ${flags.out}\n`,
+      );
+      process.stderr.write(
+        probs
+          ? `source probabilities ${probs.rows} x ${probs.cols}: ${probs.labelSpace.description}\n`
+          : `no source probabilities: ${r.sourceProbsNote}\n`,
       );
       if (r.truncated)
         process.stderr.write(

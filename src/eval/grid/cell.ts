@@ -31,7 +31,10 @@ export interface CellContext {
 /** Why the backend cannot answer this task, or null when it can. */
 export function skipReason(backend: InferenceBackend, samples: TaskSamples, grader: Grader): string | null {
   const most = Math.max(0, ...samples.samples.map((s) => s.images.length));
-  const { maxImages, loglik } = backend.capabilities;
+  const { maxImages, loglik, minImages = 0 } = backend.capabilities;
+  const fewest = Math.min(...samples.samples.map((s) => s.images.length));
+  if (samples.samples.length > 0 && fewest < minImages)
+    return `the task has prompts with ${fewest} image(s) and '${backend.model}' needs ${minImages} per request`;
   if (most > 0 && maxImages === 0)
     return `the task's prompts have images and '${backend.model}' is a text-only model`;
   if (most > maxImages)

@@ -11,6 +11,7 @@ import { sha256Hex } from '../../data/hash.ts';
 import { TlabError } from '../../util/errors.ts';
 import { Progress } from '../../util/progress.ts';
 import { createGrader, type Grader } from '../graders/index.ts';
+import { ClassifierBackend, classifierKindOf } from '../inference/classifier-backend.ts';
 import { LocalBackend } from '../inference/local-backend.ts';
 import { OpenAiBackend } from '../inference/openai-backend.ts';
 import type { InferenceBackend } from '../inference/types.ts';
@@ -59,6 +60,8 @@ export async function openDefaultBackend(model: ResolvedModel): Promise<Inferenc
     });
   }
   if (!model.dir) throw new Error(`unreachable: model ${model.name} has neither a folder nor a server`);
+  // A classifier folder answers with its predicted label's name.
+  if (classifierKindOf(model.dir)) return ClassifierBackend.open(model.dir, { name: model.name });
   return LocalBackend.open(model.dir, { name: model.name });
 }
 

@@ -86,6 +86,8 @@ export interface LoglikResult {
 export interface BackendCapabilities {
   /** Images per request the model takes (0 = text only). */
   maxImages: number;
+  /** Images every request must have (an image classifier: 1); default 0. */
+  minImages?: number;
   /** Log-likelihood scoring is available (in-process, or a server with echo + logprobs on /v1/completions). */
   loglik: boolean;
   /** Context length in tokens, when known. */
