@@ -20,7 +20,6 @@ export interface RunRecord {
   stage: Stage;
   name: string;
   params: PlannedRun['params'];
-  config: unknown;
   deps: string[];
   outputs: string[];
   state: RunState;
@@ -112,7 +111,6 @@ export class RunStore {
       stage: run.stage,
       name: run.name,
       params: run.params,
-      config: run.config,
       deps: run.deps,
       outputs: run.outputs,
       state: 'pending',

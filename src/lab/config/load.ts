@@ -73,6 +73,92 @@ export function fromCookbook(doc: JsonObject, file: string, notes: string[]): Js
   };
 }
 
+const slugValue = (v: unknown) =>
+  String(typeof v === 'object' ? JSON.stringify(v) : v).replace(/[^A-Za-z0-9.-]+/g, '_');
+
+/**
+ * Expands task axes: `tasks.<t>.axes: {<field path>: [values]}` (e.g. `generator.questions_per_image: [1, 3]`)
+ * becomes one task per combination, named `<t>__<last path segment>-<value>` with the fields set, so any task or
+ * generator parameter is a grid axis (data ablations: unique images vs questions per image).
+ */
+export function expandTaskAxes(tasks: unknown, file: string): unknown {
+  if (!isJsonObject(tasks)) return tasks;
+  const out: JsonObject = {};
+  for (const [name, task] of Object.entries(tasks)) {
+    if (!isJsonObject(task) || task.axes === undefined) {
+      out[name] = task;
+      continue;
+    }
+    const { axes, ...rest } = task;
+    if (!isJsonObject(axes) || Object.keys(axes).length === 0)
+      throw new TlabError(
+        `${file}: tasks.${name}.axes: expected a mapping of field paths to lists of values`,
+      );
+    let combos: { name: string; task: JsonObject }[] = [{ name, task: rest }];
+    for (const [path, values] of Object.entries(axes)) {
+      if (!Array.isArray(values) || values.length === 0)
+        throw new TlabError(`${file}: tasks.${name}.axes.${path}: expected a non-empty list of values`);
+      const keys = path.split('.');
+      combos = combos.flatMap((c) =>
+        values.map((v) => {
+          const copy = structuredClone(c.task);
+          let at: JsonObject = copy;
+          for (const k of keys.slice(0, -1)) {
+            if (at[k] === undefined) at[k] = {};
+            if (!isJsonObject(at[k]))
+              throw new TlabError(`${file}: tasks.${name}.axes.${path}: '${k}' is not a mapping in the task`);
+            at = at[k] as JsonObject;
+          }
+          at[keys[keys.length - 1]] = v;
+          return { name: `${c.name}__${keys[keys.length - 1]}-${slugValue(v)}`, task: copy };
+        }),
+      );
+    }
+    for (const c of combos) {
+      if (c.name in out || c.name in tasks)
+        throw new TlabError(`${file}: tasks.${name}.axes: the task name '${c.name}' is taken`);
+      out[c.name] = c.task;
+    }
+  }
+  return out;
+}
+
+/** The document with task axes expanded, and lists of task names naming an expanded task replaced by its tasks. */
+function withExpandedTasks(raw: JsonObject, file: string): JsonObject {
+  const tasks = expandTaskAxes(raw.tasks, file);
+  if (!isJsonObject(tasks) || !isJsonObject(raw.tasks)) return raw;
+  const expanded = new Map<string, string[]>();
+  for (const name of Object.keys(raw.tasks))
+    if (!(name in tasks))
+      expanded.set(
+        name,
+        Object.keys(tasks).filter((t) => t.startsWith(`${name}__`)),
+      );
+  if (expanded.size === 0) return { ...raw, tasks };
+  const names = (list: unknown) =>
+    Array.isArray(list) ? list.flatMap((t) => expanded.get(t as string) ?? [t]) : list;
+  const section = (key: string, field: string): JsonObject | undefined => {
+    const v = raw[key];
+    return isJsonObject(v) && field in v ? { ...v, [field]: names(v[field]) } : (v as JsonObject | undefined);
+  };
+  const tokenizers = isJsonObject(raw.tokenizers)
+    ? Object.fromEntries(
+        Object.entries(raw.tokenizers).map(([k, v]) => [
+          k,
+          isJsonObject(v) && 'from_tasks' in v ? { ...v, from_tasks: names(v.from_tasks) } : v,
+        ]),
+      )
+    : raw.tokenizers;
+  return {
+    ...raw,
+    tasks,
+    ...(raw.finetuning !== undefined ? { finetuning: section('finetuning', 'tasks') } : {}),
+    ...(raw.evals !== undefined ? { evals: section('evals', 'tasks') } : {}),
+    ...(raw.metrics !== undefined ? { metrics: section('metrics', 'target_tasks') } : {}),
+    ...(raw.tokenizers !== undefined ? { tokenizers } : {}),
+  };
+}
+
 /** Validates a parsed document (either layout). */
 export function parseExperiment(
   document: unknown,
@@ -83,7 +169,8 @@ export function parseExperiment(
     throw new TlabError(`${file}: expected a mapping of experiment fields at the top level`);
   const notes: string[] = [];
   const layout = isCookbookLayout(document) ? 'llama-cookbook' : 'transferlab';
-  const doc = layout === 'llama-cookbook' ? fromCookbook(document, file, notes) : document;
+  const raw = layout === 'llama-cookbook' ? fromCookbook(document, file, notes) : document;
+  const doc = withExpandedTasks(raw, file);
   const parsed = ExperimentSchema.safeParse(doc);
   if (!parsed.success) throw zodIssuesError(file, [], parsed.error);
   return { config: parsed.data, file, baseDir, layout, notes };

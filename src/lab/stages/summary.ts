@@ -20,6 +20,7 @@ import {
   summarizeSweep,
 } from '../../metrics/sweep.ts';
 import { linePlotSpec, savePlot } from '../../report/plot.ts';
+import { writeReport } from '../../report/write-report.ts';
 import { readJsonl } from '../../train/logging/jsonl-log.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.ts';
 import { evalRunGrid } from '../external/eval-server.ts';
@@ -316,7 +317,9 @@ export async function runSummaryStage(ctx: StageContext): Promise<StageResult> {
     notes: [...ctx.plan.notes, ...notes],
   };
   writeJsonAtomic(join(out, 'summary.json'), summary);
+  const report = c.report ? await writeReport(out, { quiet: ctx.quiet }) : null;
   return {
+    report: report ? relative(out, report.index) : null,
     cells: grid?.cells.length ?? 0,
     estimator_scores: estimators.length,
     best_estimator: best,
