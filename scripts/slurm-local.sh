@@ -83,6 +83,8 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     cannot "apt-get install slurm-wlm munge failed"
 fi
 
+# A cluster that is not up starts clean: jobs of an earlier session (whose folders may be gone) are not recovered.
+if ! alive "$DIR/slurmctld.pid" && ! alive "$DIR/slurmd.pid"; then rm -rf "$DIR/state" "$DIR/spool"; fi
 mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
 
 # munge: the credential daemon both slurm daemons and every client need, running as the munge user.
@@ -94,7 +96,8 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     $SUDO chown munge:munge /etc/munge/munge.key
     $SUDO chmod 0400 /etc/munge/munge.key
   fi
-  $SUDO runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
+  # --force: a socket or pid file left by a munged that was killed does not stop a new one.
+  $SUDO runuser -u munge -- /usr/sbin/munged --force --pid-file=/run/munge/munged.pid
   $SUDO cp /run/munge/munged.pid "$DIR/munged.pid"
   for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
   munge -n | unmunge >/dev/null || {
