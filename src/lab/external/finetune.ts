@@ -11,7 +11,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
 import { readTaskManifest } from '../../data/read.ts';
 import type { TrainConfig } from '../../train/config.ts';
 import { writeFileAtomic } from '../../util/atomic-write.ts';
@@ -20,6 +19,7 @@ import { inExperiment, runWhere, type StageContext, type StageResult } from '../
 import { writeTrainerDataset } from './datasets.ts';
 import type { ExternalJob, FinetuneRunConfig, TrainerLaunch } from './job.ts';
 import { runLogged } from './process.ts';
+import { pythonYaml } from './python-yaml.ts';
 import { lastTorchtuneStep, torchtuneLaunch } from './torchtune.ts';
 import { lastTrlLoss, trlLaunch } from './trl.ts';
 
@@ -107,7 +107,7 @@ export async function runExternalFinetune(
   if (launch.dataset) await writeTrainerDataset(launch.dataset, job.taskDir, 'train', job.paths.dataset);
   writeFileAtomic(
     job.paths.config,
-    `# Written by transferlab for run ${job.run} (${job.settings.trainer}); launch: ${launch.argv.join(' ')}\n${YAML.stringify(launch.config, { nullStr: 'null' })}`,
+    `# Written by transferlab for run ${job.run} (${job.settings.trainer}); launch: ${launch.argv.join(' ')}\n${pythonYaml(launch.config)}`,
   );
   const env = { ...process.env, ...(job.settings.env ?? {}) };
   if (!ctx.quiet) process.stderr.write(`${job.run}: ${launch.argv.join(' ')} (log ${job.paths.log})\n`);
