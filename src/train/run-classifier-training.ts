@@ -343,6 +343,7 @@ export async function runClassifierTraining(
     settings,
     resume: options.resume,
     stopAfter: options.stopAfter,
+    signal: options.signal,
     quiet: options.quiet,
   });
   if (result.step >= t.max_steps)

@@ -184,6 +184,10 @@ export const MetricsSchema = z
         layer: z.int().optional(),
         split: z.string().min(1).optional(),
         limit: z.int().min(1).optional(),
+        /** Source-model probabilities for LEEP/NCE (tlab metrics features --source-probs); default auto. */
+        source_probs: z.enum(['auto', 'none', 'head', 'vocab', 'top-k']).optional(),
+        /** Tokens of the top-k label space (default 256). */
+        top_k: z.int().min(2).optional(),
       })
       .strict()
       .optional(),

@@ -139,6 +139,31 @@ export function zooOrder(config: ExperimentConfig, file: string): string[] {
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
 
+/** The classification objective a zoo model is fine-tuned with, or null (language models and others). */
+function classifierObjectiveOf(kind: ModelKindGuess): 'image-classifier' | 'sequence-classifier' | null {
+  if (kind === 'image-classifier' || kind === 'vision-encoder') return 'image-classifier';
+  return kind === 'sequence-classifier' ? 'sequence-classifier' : null;
+}
+
+/** Why a classifier cannot train on a task (no labels, or the other modality), or null when it can. */
+function classifierMisfit(
+  objective: 'image-classifier' | 'sequence-classifier',
+  task: { images: boolean; labels: boolean },
+): string | null {
+  if (!task.labels) return 'a classifier trains on labels and the task has none (label_column)';
+  if (objective === 'image-classifier' && !task.images)
+    return 'an image classifier needs images, the task has none';
+  if (objective === 'sequence-classifier' && task.images)
+    return 'the task has images and a sequence classifier reads text';
+  return null;
+}
+
+/** Whether a zoo model can read a task's examples for features (image models need images, text models text). */
+function readsTask(kind: ModelKindGuess, images: boolean): boolean {
+  if (kind === 'image-classifier' || kind === 'vision-encoder') return images;
+  return kind === 'causal-lm' || kind === 'sequence-classifier' ? !images : true;
+}
+
 /** Builds runs with content-addressed ids (see the module comment). */
 class PlanBuilder {
   readonly runs: PlannedRun[] = [];
@@ -256,7 +281,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
     checkTask(p.task, `${where}.pretrain.task`);
     const parent = p.from ? zoo.get(p.from)! : null;
     const tok =
-      p.objective === 'causal-lm' && !parent
+      p.objective !== 'image-classifier' && !parent
         ? await tokenizerRef(p.tokenizer, `${where}.pretrain.tokenizer`)
         : null;
     const run = b.add(
@@ -357,13 +382,16 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
       const z = zoo.get(m)!;
       for (const t of tasks) {
         const tr = traits.get(t)!;
-        if (z.kind !== 'causal-lm' && z.kind !== 'vlm') {
+        // Classifiers (and vision encoders, given a head) train on a task's labels, read as images or as text.
+        const objective = classifierObjectiveOf(z.kind);
+        const misfit = objective ? classifierMisfit(objective, tr) : null;
+        if (misfit || (!objective && z.kind !== 'causal-lm' && z.kind !== 'vlm')) {
           notes.push(
-            `finetuning: ${m} is a ${z.kind}; only causal LMs and VLMs are fine-tuned on chat tasks (skipped on ${t})`,
+            `finetuning: ${m} × ${t} left out: ${misfit ?? `${m} is a ${z.kind}, which is not fine-tuned`}`,
           );
           continue;
         }
-        if (tr.images && z.kind !== 'vlm') {
+        if (!objective && tr.images && z.kind !== 'vlm') {
           notes.push(`finetuning: ${m} × ${t} left out: the task has images and ${m} is a text-only model`);
           continue;
         }
@@ -392,6 +420,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
                 seq_len: ft.seq_len ?? null,
                 seed,
                 allow_unknown_tokens: ft.allow_unknown_tokens ?? false,
+                ...(objective ? { objective } : {}),
                 ...externalFor(ft, m, file, zoo.keys(), baseDir),
               },
               [dataRun(t), ...(z.run ? [z.run] : [])],
@@ -481,7 +510,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
       );
     if (ev.zero_shot ?? true)
       for (const z of zoo.values()) {
-        if (z.kind !== 'causal-lm' && z.kind !== 'vlm') continue;
+        if (z.kind === 'vision-encoder' || z.kind === 'other') continue;
         evalModel(
           z.name,
           { dir: z.dir, role: 'base', base: null, train_task: null, strategy: null },
@@ -531,8 +560,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
         continue;
       }
       const models =
-        mc.models ??
-        [...zoo.keys()].filter((m) => !traits.get(t)!.images || zoo.get(m)!.kind !== 'causal-lm');
+        mc.models ?? [...zoo.keys()].filter((m) => readsTask(zoo.get(m)!.kind, traits.get(t)!.images));
       for (const m of models) {
         const z = zoo.get(m)!;
         const name = `${m}__${t}`;
@@ -550,6 +578,8 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
             layer: features.layer ?? -1,
             split: features.split ?? 'train',
             limit: features.limit ?? null,
+            source_probs: features.source_probs ?? 'auto',
+            top_k: features.top_k ?? null,
           },
           [dataRun(t), ...(z.run ? [z.run] : [])],
           [`features/${slug(m)}/${slug(t)}`],

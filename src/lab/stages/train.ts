@@ -16,6 +16,9 @@ import { inExperiment, runWhere, type StageContext, type StageResult } from './c
 
 /** Default LoRA targets per architecture: attention projections (PEFT's usual choice). */
 const LORA_TARGETS: Record<string, string[]> = {
+  vit: ['query', 'value'],
+  clip_vision_model: ['q_proj', 'v_proj'],
+  clip: ['q_proj', 'v_proj'],
   gpt2: ['c_attn', 'c_proj'],
   llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
   qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
@@ -92,26 +95,31 @@ export async function runPretrainStage(ctx: StageContext): Promise<StageResult> 
     tokenizer: { dir?: string; build?: 'char' | 'word' } | null;
   };
   const where = runWhere(ctx);
-  if (c.objective !== 'causal-lm')
-    throw new TlabError(`${where}: objective '${c.objective}': classifier pre-training is not available yet`);
   const taskDir = join(ctx.plan.out, 'formatted_datasets', c.task);
   const steps = trainingSteps(c.training, taskDir, where);
+  // An image classifier reads pixels: no tokenizer, no sequence length.
+  const image = c.objective === 'image-classifier';
   const config = parseTrainConfig(
     {
       name: `zoo-${c.model}`,
       out: ctx.plan.out,
       seed: c.seed,
+      objective: c.objective,
       data: {
         task: taskDir,
-        seq_len: c.seq_len ?? 128,
+        ...(image ? {} : { seq_len: c.seq_len ?? 128 }),
         eval_split: hasSplit(taskDir, 'validation') ? 'validation' : null,
       },
       ...(c.from
         ? { model: { from: inExperiment(ctx, c.from) } }
         : {
-            tokenizer: c.tokenizer?.dir
-              ? { path: inExperiment(ctx, c.tokenizer.dir) }
-              : { build: c.tokenizer?.build ?? 'word' },
+            ...(image
+              ? {}
+              : {
+                  tokenizer: c.tokenizer?.dir
+                    ? { path: inExperiment(ctx, c.tokenizer.dir) }
+                    : { build: c.tokenizer?.build ?? 'word' },
+                }),
             model: { config: c.config },
           }),
       training: trainerSettings(c.training, steps),
@@ -146,11 +154,17 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
     learning_rates: Record<string, number> | null;
     seq_len: number | null;
     seed: number;
+    /** Set for classifiers (the planner leaves it out for language models). */
+    objective?: 'image-classifier' | 'sequence-classifier';
   };
+  const where = runWhere(ctx);
   // finetuning.external: torchtune and TRL get the run's settings; tlab finetune gets the same TrainConfig as below.
   const external = externalTrainerOf(ctx);
+  if (external && external.trainer !== 'tlab' && c.objective)
+    throw new TlabError(
+      `${where}: finetuning.external: ${external.trainer} fine-tunes language models; a ${c.objective} trains in-process or with trainer: tlab`,
+    );
   if (external && external.trainer !== 'tlab') return runExternalFinetune(ctx, null);
-  const where = runWhere(ctx);
   const from = inExperiment(ctx, c.from);
   const taskDir = join(ctx.plan.out, 'formatted_datasets', c.task);
   const modelConfig = readModelConfig(from, where);
@@ -173,9 +187,10 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
       name: ctx.run.name,
       out: ctx.plan.out,
       seed: c.seed,
+      ...(c.objective ? { objective: c.objective } : {}),
       data: {
         task: taskDir,
-        seq_len: Math.min(c.seq_len ?? context, context),
+        ...(c.objective === 'image-classifier' ? {} : { seq_len: Math.min(c.seq_len ?? context, context) }),
         eval_split: hasSplit(taskDir, 'validation') ? 'validation' : null,
       },
       model: { from },
