@@ -11,6 +11,8 @@
  * `weight.absmax` (float32: nf4 [blocks, 1]; int4 [rows, cols / block] as MatMulNBits wants), or with double quantization `weight.absmax.q8`, `weight.absmax.scale`,
  * `weight.absmax.offset`.
  */
+
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/io/safetensors.ts';
 import type { Value } from '../engine/ir/graph.ts';
 import * as T from '../engine/ops/index.ts';
 import type { HostTensor } from '../engine/tensor.ts';
@@ -321,6 +323,14 @@ export function dequantizeModule(m: QuantModule, params: ReadonlyMap<string, Hos
   return f32([m.rows, m.cols], dequantize4BitHost(m.format, codes, scales, m.blockSize));
 }
 
+/** The graph parameters of a quantized module. */
+export function quantParamNames(m: QuantModule): string[] {
+  const w = `${m.path}.weight`;
+  return m.doubleQuant
+    ? [`${w}.q4`, `${w}.absmax.q8`, `${w}.absmax.scale`, `${w}.absmax.offset`]
+    : [`${w}.q4`, `${w}.absmax`];
+}
+
 /** Whether a parameter name is one of a quantized module's 4-bit tensors. */
 export function isQuantParam(name: string): boolean {
   return /\.weight\.(q4|absmax(\.q8|\.scale|\.offset)?)$/.test(name);
@@ -341,9 +351,88 @@ export function quantizeModules(
     const name = `${m.path}.weight`;
     const spec: ParamSpec = { name, shape: [m.rows, m.cols], dtype: 'float32', init: m.init };
     const given = source(name);
+    if (!given && source(`${name}.q4`)) {
+      // Already 4-bit (a quantized checkpoint): checked, then used as it is.
+      checkQuantizedModule(m, source, 'the starting weights');
+      for (const k of quantParamNames(m)) out.set(k, source(k)!);
+      continue;
+    }
     const w = given ? given.data : initTensor(spec, seed).data;
     const values = w instanceof Float32Array ? w : Float32Array.from(w as ArrayLike<number>);
     for (const [k, v] of quantizeModule(m, values)) out.set(k, v);
   }
   return out;
+}
+
+// ------------------------------------------------------------------------------------ 4-bit base checkpoints
+
+/**
+ * Checks given 4-bit tensors against a module (codes and scale counts follow from its shape and block size); a
+ * TlabError naming `where`, the tensor and the block size the tensors were made with when they differ.
+ */
+export function checkQuantizedModule(
+  m: QuantModule,
+  get: (name: string) => HostTensor | undefined,
+  where: string,
+): void {
+  const weights = m.rows * m.cols;
+  const codes = get(`${m.path}.weight.q4`);
+  if (codes?.dtype !== 'uint8' || codes.data.length * 2 !== weights)
+    throw new TlabError(
+      `${where}: '${m.path}.weight.q4' must be uint8 codes of ${weights} weights (${weights / 2} bytes)`,
+    );
+  const scales = m.doubleQuant ? get(`${m.path}.weight.absmax.q8`) : get(`${m.path}.weight.absmax`);
+  const name = `${m.path}.weight.absmax${m.doubleQuant ? '.q8' : ''}`;
+  if (!scales) throw new TlabError(`${where}: '${name}' is missing (${m.format}, block size ${m.blockSize})`);
+  const expected = weights / m.blockSize;
+  if (scales.data.length !== expected) {
+    const made = weights / scales.data.length;
+    throw new TlabError(
+      `${where}: '${name}' holds ${scales.data.length} block scales for ${weights} weights, so it was quantized with block size ${Number.isInteger(made) ? made : `${made.toFixed(2)} (none)`}; the model's 4-bit base uses block size ${m.blockSize}`,
+      "quantize the base again with that block size (strategy.quant_block_size), or set quant_block_size to the checkpoint's",
+    );
+  }
+}
+
+/** Writes a 4-bit base (the quantized modules' tensors) with its format and block size in the metadata. */
+export function saveQuantizedBase(
+  path: string,
+  params: ReadonlyMap<string, HostTensor>,
+  modules: Iterable<QuantModule>,
+): void {
+  const list = [...modules];
+  const out = new Map<string, HostTensor>();
+  for (const [k, v] of params) if (isQuantParam(k)) out.set(k, v);
+  const first = list[0];
+  writeSafetensors(path, out, {
+    format: 'tlab-4bit',
+    quant_format: first?.format ?? '',
+    block_size: String(first?.blockSize ?? 0),
+    double_quant: String(first?.doubleQuant ?? false),
+  });
+}
+
+/** Reads a 4-bit base written by saveQuantizedBase and checks it against the model's quantized modules. */
+export function loadQuantizedBase(path: string, modules: Iterable<QuantModule>): Map<string, HostTensor> {
+  const header = readSafetensorsHeader(path);
+  const list = [...modules];
+  const meta = header.metadata;
+  if (meta.format !== 'tlab-4bit')
+    throw new TlabError(
+      `${path}: not a 4-bit base (metadata format '${meta.format ?? ''}', expected tlab-4bit)`,
+    );
+  for (const m of list) {
+    if (meta.quant_format !== m.format)
+      throw new TlabError(
+        `${path}: quantized as ${meta.quant_format}; the model's 4-bit base is ${m.format}`,
+      );
+    if (Number(meta.block_size) !== m.blockSize)
+      throw new TlabError(
+        `${path}: quantized with block size ${meta.block_size}; the model's 4-bit base uses block size ${m.blockSize}`,
+        "quantize the base again with that block size, or set strategy.quant_block_size to the checkpoint's",
+      );
+  }
+  const tensors = readSafetensors(path);
+  for (const m of list) checkQuantizedModule(m, (n) => tensors.get(n), path);
+  return tensors;
 }

@@ -8,19 +8,22 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PreprocessConfig } from '../data/images/preprocess.ts';
 import {
-  loadPreprocessorConfig,
-  type PreprocessConfig,
-  preprocessImageBytes,
-} from '../data/images/preprocess.ts';
+  type ImageProcessor,
+  loadImageProcessor,
+  prepareVlmImage,
+  qwen2VlProcessorJson,
+} from '../data/images/qwen2-vl-processor.ts';
 import { loadTaskSplit, openTask } from '../data/read.ts';
 import type { TaskExample } from '../data/task-format.ts';
 import type { HostTensor } from '../engine/tensor.ts';
-import { componentOf } from '../models/components.ts';
+import { componentOf, componentPrefixes } from '../models/components.ts';
 import { type HfConfig, parseHfConfig } from '../models/hf/configs.ts';
 import { loadModelFolder, type ModelFolder, saveModelFolder } from '../models/hf/model-folder.ts';
 import { buildModel, type LoadedModel } from '../models/hf/registry.ts';
-import type { DecoderLm, Vlm } from '../models/types.ts';
+import type { DecoderLm, Vlm, VlmImage } from '../models/types.ts';
+import { countImagePlaceholders } from '../models/vlm.ts';
 import { linePlotSpec, savePlot } from '../report/plot.ts';
 import { loadTokenizer } from '../tokenize/hf-tokenizer.ts';
 import { CharTokenizer, WordTokenizer } from '../tokenize/simple-tokenizer.ts';
@@ -34,6 +37,7 @@ import { readJsonl } from './logging/jsonl-log.ts';
 import { causalLmObjective } from './objective.ts';
 import { applyPeftAdapter, savePeftAdapter } from './peft-adapter.ts';
 import { resumeFingerprint } from './resume-fingerprint.ts';
+import { runClassifierTraining } from './run-classifier-training.ts';
 import type { StrategyConfig } from './strategy.ts';
 import { type TrainResult, train } from './trainer.ts';
 
@@ -83,7 +87,7 @@ function messageTexts(examples: readonly TaskExample[]): string[] {
   );
 }
 
-function prepareTokenizer(
+export function prepareTokenizer(
   config: TrainConfig,
   train: readonly TaskExample[],
   file: string,
@@ -124,6 +128,21 @@ function scratchConfig(config: TrainConfig, tokenizer: TextTokenizer, file: stri
     else t.max_position_embeddings ??= config.data.seq_len;
     return t;
   };
+  if (c.model_type === 'qwen2_vl') {
+    // Text fields at the top level (or in text_config); the placeholder is the built tokenizer's <image>.
+    if (typeof c.text_config === 'object' && c.text_config !== null)
+      c.text_config = text({ ...(c.text_config as Record<string, unknown>) });
+    else text(c);
+    const image = tokenizer.tokenToId('<image>');
+    if (c.image_token_id === undefined) {
+      if (image === undefined)
+        throw new TlabError(
+          `${file}: model.config.image_token_id: the tokenizer has no <image> token; set the id`,
+        );
+      c.image_token_id = image;
+    }
+    return c;
+  }
   if (c.model_type !== 'llava') return text(c);
   if (typeof c.text_config !== 'object' || c.text_config === null)
     throw new TlabError(`${file}: model.config.text_config: a llava model needs its decoder's config`);
@@ -165,7 +184,10 @@ function prepareModel(
       prefix: 'model.config',
       strict: true,
     });
-    const loaded = buildModel(hf, hf.model_type === 'llava' ? 'vlm' : 'causal-lm');
+    const loaded = buildModel(
+      hf,
+      hf.model_type === 'llava' || hf.model_type === 'qwen2_vl' ? 'vlm' : 'causal-lm',
+    );
     if (loaded.kind !== 'causal-lm' && loaded.kind !== 'vlm') {
       throw new TlabError(`${file}: model.config: a ${hf.model_type} is not a language model`);
     }
@@ -182,7 +204,7 @@ function prepareModel(
       `${file}: ${where}: the model embeds ${prepared.model.vocabSize} tokens, the tokenizer has ${tokenizer.vocabSize}`,
     );
   }
-  if (prepared.model.maxPositions < config.data.seq_len) {
+  if (config.data.seq_len !== undefined && prepared.model.maxPositions < config.data.seq_len) {
     throw new TlabError(
       `${file}: data.seq_len ${config.data.seq_len} exceeds the ${prepared.model.maxPositions} positions of ${where}`,
     );
@@ -204,6 +226,9 @@ export function strategyOf(config: Pick<TrainConfig, 'strategy'>): StrategyConfi
     components: s.components,
     learningRates: s.learning_rates,
     weightDecay: s.weight_decay,
+    quantizeBase: s.quantize_base
+      ? { format: s.quantize_base, blockSize: s.quant_block_size, doubleQuant: s.double_quant }
+      : undefined,
   };
 }
 
@@ -214,15 +239,11 @@ function toChat(e: TaskExample): ChatMessage[] {
   }));
 }
 
-/** The example's image file (absolute), or undefined; LLaVA-style models take one image per example. */
-function imageOf(e: TaskExample, taskDir: string, file: string): string | undefined {
-  const images = e.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image] : [])));
-  if (images.length > 1) {
-    throw new TlabError(
-      `${file}: data.task: example ${e.uid} has ${images.length} images; the VLM takes one per example`,
-    );
-  }
-  return images.length ? join(taskDir, images[0]) : undefined;
+/** The example's image files (absolute), in placeholder order (an NLVR2-style pair has two). */
+function imagesOf(e: TaskExample, taskDir: string): string[] {
+  return e.messages.flatMap((m) =>
+    m.content.flatMap((p) => (p.type === 'image' ? [join(taskDir, p.image)] : [])),
+  );
 }
 
 /** A ViT-style processor for a model trained from scratch: resize to the encoder's size, scale to [-1, 1]. */
@@ -236,19 +257,18 @@ function defaultPreprocessor(vlm: Vlm): PreprocessConfig {
   };
 }
 
-/** Preprocesses every distinct image once (they are reused across epochs). */
-async function loadPixels(
+/** Preprocesses every distinct image once (they are reused across epochs), checked against the model. */
+async function loadImages(
   files: Iterable<string>,
-  config: PreprocessConfig,
-  channels: number,
-): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
+  processor: ImageProcessor,
+  vlm: Vlm,
+): Promise<Map<string, VlmImage>> {
+  const out = new Map<string, VlmImage>();
   for (const f of files) {
     if (out.has(f)) continue;
-    const t = await preprocessImageBytes(readFileSync(f), config);
-    if (t.channels !== channels)
-      throw new TlabError(`${f}: preprocessed to ${t.channels} channels, the vision tower takes ${channels}`);
-    out.set(f, t.data);
+    const image = await prepareVlmImage(readFileSync(f), processor, f);
+    vlm.imageInputs.tokens(image, `${f}: preprocessed`);
+    out.set(f, image);
   }
   return out;
 }
@@ -262,6 +282,10 @@ export async function runTraining(
     throw new TlabError(`${file}: model.from: tlab pretrain trains from scratch; use tlab finetune`);
   if (options.mode === 'finetune' && !config.model.from)
     throw new TlabError(`${file}: model.from: tlab finetune needs a model folder to start from`);
+  // Classifiers learn the task's labels (run-classifier-training.ts); the rest of this file is the LM objective's.
+  if (config.objective !== 'causal-lm') return runClassifierTraining(config, options);
+  if (config.data.seq_len === undefined)
+    throw new Error('unreachable: the config schema requires data.seq_len');
   const task = openTask(config.data.task);
   const trainExamples = await loadTaskSplit(task.dir, config.data.train_split);
   const evalSplit =
@@ -272,33 +296,34 @@ export async function runTraining(
   const prepared = prepareModel(config, tokenizer, file, folder);
   const { model } = prepared;
   const vlm = prepared.vlm;
+  let preprocess: ImageProcessor | null = null;
+  let preparedImages = new Map<string, VlmImage>();
+  if (vlm) {
+    preprocess = folder?.preprocessorConfig
+      ? loadImageProcessor(folder.preprocessorConfig)
+      : { kind: 'fixed', config: defaultPreprocessor(vlm) };
+    const files = [...trainExamples, ...evalExamples].flatMap((e) => imagesOf(e, task.dir));
+    preparedImages = await loadImages(files, preprocess, vlm);
+  }
   const tokenize = (examples: readonly TaskExample[]) =>
     examples.map((e) => {
       const ex = chatExample(tokenizer, toChat(e), { trainOn: config.data.train_on, uid: e.uid });
       if (!vlm) return ex;
-      return {
-        ...expandImageTokens(ex, vlm.imageTokenId, vlm.imageTokens),
-        image: imageOf(e, task.dir, file),
-      };
+      const files = imagesOf(e, task.dir);
+      const placeholders = countImagePlaceholders(ex.ids, vlm.imageTokenId);
+      if (placeholders !== files.length)
+        throw new TlabError(
+          `${file}: data.task: example ${e.uid} has ${files.length} image(s) and ${placeholders} image placeholder token(s) (id ${vlm.imageTokenId}) after the chat template`,
+        );
+      const counts = files.map((f) => vlm.imageInputs.tokens(preparedImages.get(f)!, f));
+      return { ...expandImageTokens(ex, vlm.imageTokenId, counts), images: files };
     });
   const trainTokens = tokenize(trainExamples);
   const evalTokens = tokenize(evalExamples);
   let images: BatcherOptions['images'];
-  let preprocess: PreprocessConfig | null = null;
   if (vlm) {
-    preprocess = folder?.preprocessorConfig
-      ? loadPreprocessorConfig(folder.preprocessorConfig)
-      : defaultPreprocessor(vlm);
-    const files = [...trainTokens, ...evalTokens].flatMap((e) => (e.image ? [e.image] : []));
-    const pixels = await loadPixels(files, preprocess, vlm.encoder.numChannels);
-    const size = vlm.encoder.imageSize;
-    images = { shape: [vlm.encoder.numChannels, size, size], pixels: (f) => pixels.get(f)! };
-    const got = pixels.values().next().value;
-    if (got && got.length !== vlm.encoder.numChannels * size * size) {
-      throw new TlabError(
-        `${file}: images preprocess to ${got.length / vlm.encoder.numChannels} pixels per channel, the vision tower takes ${size}x${size}`,
-      );
-    }
+    const perRow = Math.max(1, ...[...trainTokens, ...evalTokens].map((e) => e.images?.length ?? 0));
+    images = { inputs: vlm.imageInputs, perRow, image: (f) => preparedImages.get(f)! };
   }
   const t = config.training;
   const micro = t.micro_batch_size ?? t.batch_size;
@@ -310,6 +335,10 @@ export async function runTraining(
     padId,
     images,
   });
+  if (images)
+    images.signature = vlm!.imageInputs.signature(
+      trainSource.imageRows(trainSource.indices(0).map((i) => trainTokens[i])),
+    );
   const evalSource = evalTokens.length
     ? new ExampleBatcher(evalTokens, {
         batchSize: micro,
@@ -340,12 +369,14 @@ export async function runTraining(
       micro,
       config.data.seq_len,
       t.label_smoothing,
-      vlm && images ? { model: vlm, imageShape: images.shape } : null,
+      vlm && images
+        ? { model: vlm, images: trainSource.imageRows(trainSource.indices(0).map((i) => trainTokens[i])) }
+        : null,
     ),
     initialWeights: prepared.weights,
     allowInit: (name) => name.includes('.lora_'),
     componentOf,
-    componentPrefixes: vlm ? COMPONENT_PREFIXES : { decoder: '' },
+    componentPrefixes: vlm ? componentPrefixes(vlm.modelType) : { decoder: '' },
     train: trainSource,
     eval: evalSource
       ? { source: evalSource, batches: Math.min(t.eval_batches, evalSource.batchesPerEpoch) }
@@ -424,7 +455,7 @@ function saveModelDir(
   result: TrainResult,
   tokenizer: TextTokenizer,
   from: string | null,
-  preprocess: PreprocessConfig | null,
+  preprocess: ImageProcessor | null,
 ): void {
   const saver = tokenizer as TextTokenizer & { save?: (d: string) => void };
   let filesFrom = from;
@@ -434,7 +465,13 @@ function saveModelDir(
     // auxiliary files from.
     scratch = mkdtempSync(join(tmpdir(), 'tlab-tokenizer-'));
     saver.save(scratch);
-    if (preprocess) writeJsonAtomic(join(scratch, 'preprocessor_config.json'), preprocessorJson(preprocess));
+    if (preprocess)
+      writeJsonAtomic(
+        join(scratch, 'preprocessor_config.json'),
+        preprocess.kind === 'fixed'
+          ? preprocessorJson(preprocess.config)
+          : qwen2VlProcessorJson(preprocess.config),
+      );
     filesFrom = scratch;
   }
   try {
@@ -445,7 +482,7 @@ function saveModelDir(
 }
 
 /** The Hugging Face preprocessor_config.json fields of a fixed-size processor. */
-function preprocessorJson(p: PreprocessConfig): Record<string, unknown> {
+export function preprocessorJson(p: PreprocessConfig): Record<string, unknown> {
   const size =
     p.resize && 'height' in p.resize ? { height: p.resize.height, width: p.resize.width } : undefined;
   return {

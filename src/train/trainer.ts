@@ -17,6 +17,7 @@ import { type StepFeed, type Stepper, TrainStep } from '../engine/runtime/train-
 import type { HostTensor } from '../engine/tensor.ts';
 import { type LoraModule, mergeLora } from '../nn/lora.ts';
 import { initTensor, ParamBuilder } from '../nn/module.ts';
+import { dequantizeModule, isQuantParam, quantizeModules } from '../nn/quant.ts';
 import { TlabError, validChoices } from '../util/errors.ts';
 import {
   type LoadedCheckpoint,
@@ -106,15 +107,21 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
   const graph = new Graph();
   const lora = loraFor(options.strategy, options.componentPrefixes);
   const key = graph.input('dropout_key', 'int64', [3]);
-  const pb = new ParamBuilder(graph, 'float32', lora, { training: true, dropoutKey: key });
+  const quantize = options.strategy.quantizeBase ?? null;
+  const pb = new ParamBuilder(graph, 'float32', lora, { training: true, dropoutKey: key }, quantize);
   const out = options.objective.build(graph, pb);
   const plan = planParameters(pb.specs.values(), options.strategy, options.learningRate, options.componentOf);
 
-  // Weights: pre-trained where given, initialised from the seed otherwise.
+  // Weights: pre-trained where given, initialised from the seed otherwise; a 4-bit base quantized from those.
+  const quantized = quantizeModules(
+    pb.quantModules.values(),
+    (n) => options.initialWeights?.get(n),
+    options.seed,
+  );
   const weights = new Map<string, HostTensor>();
   const missing: string[] = [];
   for (const spec of pb.specs.values()) {
-    const given = options.initialWeights?.get(spec.name);
+    const given = quantized.get(spec.name) ?? options.initialWeights?.get(spec.name);
     if (given) {
       if (!sameShape(given.shape, spec.shape)) {
         throw new TlabError(
@@ -161,7 +168,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     // Evaluation graph: the same weights, no dropout.
     if (options.eval) {
       const g = new Graph();
-      const evalPb = new ParamBuilder(g, 'float32', lora);
+      const evalPb = new ParamBuilder(g, 'float32', lora, undefined, quantize);
       const e = options.objective.build(g, evalPb);
       const outputs: Record<string, Value> = { loss_sum: e.lossSum, count: e.count };
       for (const [n, v] of Object.entries(e.metrics)) outputs[`metric.${n}`] = v;
@@ -320,9 +327,12 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
     }
     const all = new Map(weights);
     for (const [n, t] of store.entries()) if (all.has(n)) all.set(n, t);
-    const merged = mergeLora(all, pb.loraModules.values());
+    // A 4-bit base merges as PEFT merges into one: dequantized, plus the adapters' delta.
+    const floatBase = new Map(all);
+    for (const m of pb.quantModules.values()) floatBase.set(`${m.path}.weight`, dequantizeModule(m, all));
+    const merged = mergeLora(floatBase, pb.loraModules.values());
     for (const n of [...merged.keys()])
-      if (n.includes('.lora_A.') || n.includes('.lora_B.')) merged.delete(n);
+      if (n.includes('.lora_A.') || n.includes('.lora_B.') || isQuantParam(n)) merged.delete(n);
     return {
       step: state.step,
       resumedFrom,

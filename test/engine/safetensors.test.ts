@@ -33,7 +33,7 @@ describe('float16 / bfloat16 conversions', () => {
   });
   test('bfloat16 keeps the top 16 bits with round-to-nearest-even', () => {
     assert.equal(bf16BitsToF32(f32ToBf16Bits(1.00390625)), 1);
-    assert.equal(bf16BitsToF32(f32ToBf16Bits(3.14159)), 3.140625);
+    assert.equal(bf16BitsToF32(f32ToBf16Bits(Math.PI)), 3.140625);
     assert.equal(bf16BitsToF32(f32ToBf16Bits(-0.5)), -0.5);
     assert.ok(Number.isNaN(bf16BitsToF32(f32ToBf16Bits(Number.NaN))));
   });

@@ -10,14 +10,16 @@
  *   both          "Both images contain a green square."                            (both, colour and shape)
  *   both_color    "Both images contain a yellow object."                           (both, colour)
  *   only          "Only the left image contains a triangle."                       (one side and not the other)
+ *   same_color    "All objects in the two images have the same colour."          (compare colours; text fixed)
  * Most need both images; `templates` picks a subset (e.g. both_color with one object per scene is learnable by a
  * tiny model in seconds, while its text alone tells nothing about the answer).
  */
 import { z } from 'zod';
+import { TlabError } from '../../util/errors.ts';
 import { Rng } from '../../util/random.ts';
 import type { SourceRow } from '../sources/types.ts';
-import { plural, renderImage } from './draw.ts';
-import { drawScene, type SceneObject, sceneParams, sceneSvg } from './scenes.ts';
+import { placeObjects, plural, renderImage, type ShapeName } from './draw.ts';
+import { type SceneObject, sceneParams, sceneSvg } from './scenes.ts';
 import type { SyntheticGenerator } from './types.ts';
 
 export const PAIR_TEMPLATES = [
@@ -30,6 +32,7 @@ export const PAIR_TEMPLATES = [
   'both',
   'both_color',
   'only',
+  'same_color',
 ] as const;
 export type PairTemplate = (typeof PAIR_TEMPLATES)[number];
 
@@ -41,6 +44,14 @@ const PairsParams = z
       .array(z.enum(PAIR_TEMPLATES))
       .min(1)
       .default([...PAIR_TEMPLATES]),
+    /**
+     * Cells per side of the grid objects are placed in (an object fills about 2/3 of its cell); default the
+     * smallest that fits them, at least 3. `lattice: 1` with one object per scene gives large, easy objects.
+     */
+    lattice: z.int().min(1).max(8).optional(),
+    /** Colours and shapes statements may ask about (default: those of the scenes). */
+    query_colors: z.array(z.string()).min(1).optional(),
+    query_shapes: z.array(z.string()).min(1).optional(),
   })
   .strict();
 type PairsParams = z.infer<typeof PairsParams>;
@@ -54,10 +65,27 @@ interface Statement {
 const NUMBER_WORDS = ['zero', 'one', 'two', 'three'];
 const describe = (o: SceneObject): string => `${o.color} ${o.shape}`;
 
+/** A scene as scenes.ts draws one (the same draws in the same order), on a `lattice` grid when one is set. */
+function drawPairScene(p: PairsParams, rng: Rng): SceneObject[] {
+  const n = rng.range(p.min_objects, Math.max(p.min_objects, p.max_objects));
+  const lattice = p.lattice ?? Math.max(3, Math.ceil(Math.sqrt(n * 1.6)));
+  if (n > lattice * lattice)
+    throw new TlabError(
+      `image-pairs: ${n} objects do not fit a ${lattice}x${lattice} lattice; raise lattice`,
+    );
+  return placeObjects(n, p.image_size, lattice, rng).map((pos) => ({
+    shape: rng.pick(p.shapes as ShapeName[]),
+    color: rng.pick(p.colors),
+    x: pos.x,
+    y: pos.y,
+    radius: pos.radius,
+  }));
+}
+
 function statement(p: PairsParams, rng: Rng, left: SceneObject[], right: SceneObject[]): Statement {
   const count = (objs: SceneObject[], f: (o: SceneObject) => boolean): number => objs.filter(f).length;
-  const color = rng.pick(p.colors);
-  const shape = rng.pick(p.shapes);
+  const color = rng.pick(p.query_colors ?? p.colors);
+  const shape = rng.pick(p.query_shapes ?? p.shapes);
   const side = rng.chance(0.5) ? 'left' : 'right';
   const objs = side === 'left' ? left : right;
   const other = side === 'left' ? right : left;
@@ -117,6 +145,12 @@ function statement(p: PairsParams, rng: Rng, left: SceneObject[], right: SceneOb
         sentence: `Both images contain a ${color} object.`,
         truth: left.some(isColor) && right.some(isColor),
       };
+    case 'same_color':
+      return {
+        template,
+        sentence: 'All objects in the two images have the same colour.',
+        truth: new Set([...left, ...right].map((o) => o.color)).size === 1,
+      };
     case 'only':
       return {
         template,
@@ -148,8 +182,8 @@ export const imagePairs: SyntheticGenerator<PairsParams> = {
     const rng = Rng.at(seed, 'image-pairs', split, index);
     const target = rng.chance(0.5);
     for (;;) {
-      const left = drawScene(p, rng);
-      const right = drawScene(p, rng);
+      const left = drawPairScene(p, rng);
+      const right = drawPairScene(p, rng);
       // Redraw statements (then scenes) until one has the target truth value, so labels are balanced.
       for (let attempt = 0; attempt < 20; attempt++) {
         const s = statement(p, rng, left, right);

@@ -81,7 +81,14 @@ export class Lowering implements EmitContext {
     domain?: string,
   ): void {
     const name = `${this.currentScope ? `${this.currentScope}/` : ''}${opType}_${this.nodes.length}`;
-    this.nodes.push({ opType, inputs, outputs, attrs, name: `${this.prefix}${name}`, ...(domain ? { domain } : {}) });
+    this.nodes.push({
+      opType,
+      inputs,
+      outputs,
+      attrs,
+      name: `${this.prefix}${name}`,
+      ...(domain ? { domain } : {}),
+    });
   }
 
   emitNode(node: Node): void {

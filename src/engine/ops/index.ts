@@ -9,7 +9,7 @@ export * from './loss.ts';
 export * from './matmul.ts';
 export * from './movement.ts';
 export * from './norm.ts';
+export * from './quant.ts';
 export * from './random.ts';
 export * from './reduce.ts';
 export * from './softmax.ts';
-export * from './quant.ts';

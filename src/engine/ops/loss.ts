@@ -7,10 +7,9 @@
 import { TlabError } from '../../util/errors.ts';
 import type { Value } from '../ir/graph.ts';
 import { attr } from '../onnx/model.ts';
-import { add, cast, div, maximum, mul, neg, notEqual, sub, where } from './elementwise.ts';
-import { gatherElements } from './indexing.ts';
-import { reshape, squeeze, unsqueeze } from './movement.ts';
-import { reduceMean, reduceSum } from './reduce.ts';
+import { cast, div, maximum, mul, notEqual, sub, where } from './elementwise.ts';
+import { reshape, unsqueeze } from './movement.ts';
+import { reduceSum } from './reduce.ts';
 import { apply1, defineOp, shapeError } from './registry.ts';
 import { softmax } from './softmax.ts';
 
