@@ -1,65 +1,89 @@
-// `tlab quickstart` itself, and its reuse of the task folder: rebuilt (and the run restarted) when the task
-// config changed, reused otherwise (issue 9 #11).
+/**
+ * `tlab quickstart` (what `npm start` runs): the built-in study validates; run on a reduced study it prints its
+ * findings and the report's path, a rerun executes nothing, and a changed task config rebuilds that task and redoes
+ * what depends on it (the built task folder is never reused for another config).
+ */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { runQuickstart } from '../src/cli/commands/quickstart.ts';
+import { after, test } from 'node:test';
+import YAML from 'yaml';
 
-const ROOT = join(import.meta.dirname, '..');
+const root = mkdtempSync(join(tmpdir(), 'tlab-quickstart-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const tlab = (args: string[]) => spawnSync(process.execPath, ['bin/tlab.js', ...args], { encoding: 'utf8' });
 
-test('tlab quickstart builds the task, trains, prints the learning curve and a JSON summary', () => {
-  const out = mkdtempSync(join(tmpdir(), 'tlab-quickstart-'));
-  try {
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, 'bin/tlab.js'), 'quickstart', '--out', out, '--max-steps', '3', '--quiet', '--json'],
-      { encoding: 'utf8', cwd: ROOT },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /building the grid-world task into /);
-    assert.match(r.stderr, /learning curve of gpt2-grid \(3 steps, training loss\):/);
-    const summary = JSON.parse(r.stdout);
-    assert.equal(summary.steps, 3);
-    assert.ok(existsSync(join(summary.paths.model, 'model.safetensors')), 'the model folder is saved');
-    assert.ok(existsSync(join(out, 'formatted_datasets', 'grid_text', 'manifest.json')));
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
+const grid = (cols: number, train: number) => ({
+  dataset: 'synthetic:grid-world',
+  generator: {
+    splits: { train, test: 6 },
+    rows: 1,
+    cols,
+    vocab_subset_size: 3,
+    modality: 'text',
+    questions_per_image: cols,
+  },
+  dedupe: false,
+});
+const gpt2 = (task: string, n_embd: number) => ({
+  pretrain: {
+    task,
+    tokenizer: 'shared',
+    config: { model_type: 'gpt2', n_layer: 1, n_embd, n_head: 2 },
+    seq_len: 80,
+    training: { max_steps: 6, batch_size: 16, lr: 0.003 },
+  },
+});
+const reduced = (train: number) => ({
+  name: 'reduced',
+  tasks: { src: grid(1, train), target: grid(2, 24) },
+  tokenizers: { shared: { build: 'word', from_tasks: ['src', 'target'] } },
+  models: { a: gpt2('src', 16), b: gpt2('target', 16) },
+  finetuning: { tasks: ['target'], strategies: ['full'], training: { max_steps: 6, batch_size: 16 } },
+  evals: { nb_eval_samples: 6, inference: { max_tokens: 3 }, bootstrap: 20 },
+  metrics: { estimators: ['logme', 'knn'], target_tasks: ['target'] },
 });
 
-test('quickstart reuses the task folder while tasks.yaml is unchanged, rebuilds it (and restarts) when it changes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tlab-quickstart-'));
-  try {
-    const example = join(dir, 'example');
-    cpSync(join(ROOT, 'examples/quickstart'), example, { recursive: true });
-    const tasks = join(example, 'tasks.yaml');
-    const small = readFileSync(tasks, 'utf8').replace(
-      '{ train: 600, validation: 60 }',
-      '{ train: 64, validation: 16 }',
+test('the built-in study is a valid experiment', () => {
+  const r = tlab(['validate', 'examples/quickstart/experiment.yaml']);
+  assert.equal(r.status, 0, r.stderr);
+  const runs = Number(/(\d+) runs/.exec(r.stdout)![1]);
+  assert.ok(runs > 50, r.stdout);
+  assert.match(r.stdout, /9 pretrain/, 'at least eight zoo models and the VLM');
+});
+
+test('tlab quickstart prints the findings with the paths; a rerun does nothing; a changed task is rebuilt', () => {
+  const file = join(root, 'reduced.yaml');
+  const out = join(root, 'out');
+  writeFileSync(file, YAML.stringify(reduced(20)));
+  let r = tlab(['quickstart', '--config', file, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /2 zoo models pre-trained, 2 fine-tuned models, 4 models evaluated on 2 tasks/);
+  assert.match(r.stdout, /target 'target': each zoo model fine-tuned on it/);
+  assert.match(r.stdout, /best predictor: (logme|knn)/);
+  assert.match(r.stdout, /uninformative: 2 models/);
+  assert.match(r.stdout, /report: .*report\/index\.html/);
+  assert.ok(existsSync(join(out, 'report', 'index.html')));
+  r = tlab(['quickstart', '--config', file, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\(0 runs executed now\)/);
+  const dataRun = () =>
+    JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')).runs.find(
+      (x: { stage: string; name: string }) => x.stage === 'data' && x.name === 'src',
     );
-    assert.notEqual(small, readFileSync(tasks, 'utf8'));
-    writeFileSync(tasks, small);
-    const out = join(dir, 'out');
-    const run = () => runQuickstart({ out, exampleDir: example, maxSteps: 2, quiet: true });
-    const first = await run();
-    assert.equal(first.built, 'missing');
-    assert.equal(first.summary.steps, 2);
-    const manifest = () =>
-      JSON.parse(readFileSync(join(out, 'formatted_datasets/grid_text/manifest.json'), 'utf8'));
-    assert.equal(manifest().splits.train.rows, 64 * 3, '3 questions per grid');
-    const again = await run();
-    assert.equal(again.built, null, 'unchanged config: the folder is reused');
-    assert.equal(again.summary.resumedFrom, 2, 'and the run resumes');
-    writeFileSync(tasks, small.replace('{ train: 64, validation: 16 }', '{ train: 48, validation: 16 }'));
-    const changed = await run();
-    assert.equal(changed.built, 'changed');
-    assert.equal(manifest().splits.train.rows, 48 * 3, 'rebuilt from the new config');
-    assert.equal(changed.summary.resumedFrom, 0, 'the run on the old task is started over');
-    assert.equal(changed.summary.steps, 2);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const before = dataRun().id;
+  const manifest = () =>
+    JSON.parse(readFileSync(join(out, 'formatted_datasets', 'src', 'manifest.json'), 'utf8'));
+  assert.equal(manifest().splits.train.rows, 20);
+  writeFileSync(file, YAML.stringify(reduced(12)));
+  r = tlab(['quickstart', '--config', file, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.notEqual(dataRun().id, before, 'a new config is a new run');
+  assert.equal(manifest().splits.train.rows, 12, 'the task was rebuilt from the new config');
+  assert.match(r.stdout, /\((\d+) runs executed now\)/);
+  const executed = Number(/\((\d+) runs executed now\)/.exec(r.stdout)![1]);
+  // src's data, the tokenizer and everything downstream of them (all but target's data).
+  assert.ok(executed >= 10, r.stdout);
 });

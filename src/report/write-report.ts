@@ -192,12 +192,13 @@ function runsSection(exp: ExperimentData): string {
         title: 'result',
         cell: (r) =>
           Object.entries(r.result ?? {})
+            .filter(([, v]) => v === null || typeof v !== 'object')
             .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v, 4) : v}`)
             .join(' '),
       },
       {
         title: 'seconds',
-        cell: (r) => (r.seconds === undefined ? '' : r.seconds.toFixed(1)),
+        cell: (r) => (typeof r.seconds === 'number' ? r.seconds.toFixed(1) : ''),
         className: 'num',
       },
       { title: 'error', cell: (r) => r.error ?? '' },

@@ -94,6 +94,37 @@ describe('eval grid', () => {
     }
   });
 
+  test('tlab eval transfer: the 3×2 matrix of the text models, the relative-gain index and CIs', () => {
+    const out = join(root, 'local');
+    const r = tlab(['eval', 'transfer', out, '--resamples', '200', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(readFileSync(join(out, 'transfer.json'), 'utf8'));
+    const cell = (m: string, t: string) =>
+      result.cells.find((c: { model: string; task: string }) => c.model === m && c.task === t);
+    for (const m of ['base', 'ft-grid1', 'ft-grid2'])
+      for (const t of ['grid1', 'grid2']) {
+        const c = cell(m, t);
+        assert.equal(c.status, 'done', `${m} × ${t}`);
+        assert.equal(c.score.value, score(grid, m, t));
+        assert.ok(c.score.low <= c.score.value && c.score.value <= c.score.high, `${m} × ${t} CI`);
+      }
+    for (const [m, own, other] of [
+      ['ft-grid1', 'grid1', 'grid2'],
+      ['ft-grid2', 'grid2', 'grid1'],
+    ] as const) {
+      const c = cell(m, own);
+      assert.ok(c.delta_vs_base.value > 0 && c.delta_vs_base.low > 0, `${m} beats the base on ${own}`);
+      assert.equal(cell(m, own).transfer_index.value, 1, 'index(i→i) = 1');
+      const index = cell(m, other).transfer_index;
+      const g = (t: string) => score(grid, m, t) / Math.max(score(grid, 'base', t), 0.01) - 1;
+      assert.ok(Math.abs(index.value - g(other) / g(own)) < 1e-12, `${m}: index = g(${other}) / g(${own})`);
+      assert.ok(index.low !== null && index.high !== null, `${m}: index CI`);
+    }
+    const csv = readFileSync(join(out, 'transferability_results.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv.length, 1 + result.cells.length);
+    assert.ok(existsSync(join(out, 'transfer_heatmap.svg')));
+  });
+
   test('a rerun reuses every cell; a changed input redoes exactly the cells it affects', async () => {
     const { file, config: c } = config('local');
     const again: GridCell[] = [];

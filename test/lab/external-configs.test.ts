@@ -174,7 +174,12 @@ function golden(name: string, all: Map<string, TrainerLaunch>): void {
 
 /** Every `_component_` node's keys are parameters of what it names (nested nodes included). */
 function checkComponents(node: unknown, path: string, problems: string[]): void {
-  if (Array.isArray(node)) return node.forEach((n, i) => checkComponents(n, `${path}[${i}]`, problems));
+  if (Array.isArray(node)) {
+    node.forEach((n, i) => {
+      checkComponents(n, `${path}[${i}]`, problems);
+    });
+    return;
+  }
   if (typeof node !== 'object' || node === null) return;
   const obj = node as Record<string, unknown>;
   if (typeof obj._component_ === 'string') {

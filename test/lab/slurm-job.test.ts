@@ -112,7 +112,7 @@ test('USR2: checkpoint, pending, scontrol requeue; the requeued start resumes to
   assert.equal(pending.executor?.job_id, '7_0');
   const stoppedAt = lossesOf(out).at(-1)!.step;
   assert.ok(stoppedAt < STEPS, `stopped at step ${stoppedAt}`);
-  assert.ok(existsSync(join(out, 'checkpoints', 'zoo-base', 'latest')));
+  assert.ok(existsSync(join(out, 'checkpoints', 'zoo-base', pretrain.id, 'latest')));
 
   const second = await runSlurmTask(plan, pretrain, {
     maxRequeues: 2,
@@ -155,7 +155,7 @@ test('TERM: the run checkpoints and goes back to pending; the scheduler, not the
   assert.equal(r.record.state, 'pending');
   assert.match(String(r.record.executor?.interrupted), /TERM/);
   assert.deepEqual(commands.requeued, []);
-  assert.ok(existsSync(join(out, 'checkpoints', 'zoo-base', 'latest')));
+  assert.ok(existsSync(join(out, 'checkpoints', 'zoo-base', pretrain.id, 'latest')));
 });
 
 test('past max_requeues a run fails with the reason, whether requeued from outside or asking for one more', async () => {

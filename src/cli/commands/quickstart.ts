@@ -1,133 +1,122 @@
 /**
- * `tlab quickstart` (what `npm start` runs): the built-in experiment. Builds a synthetic grid-world text task,
- * pre-trains a small GPT-2 on it and prints the learning curve; re-running resumes or reuses what exists, and
- * rebuilds the task (and restarts the run) when examples/quickstart/tasks.yaml changed.
+ * `tlab quickstart` (what `npm start` runs): the built-in transfer study, examples/quickstart/experiment.yaml —
+ * a family of synthetic grid-world tasks, a zoo of small models pre-trained on different source tasks, the
+ * estimators on every (model, target), a fine-tuning grid, every result evaluated on every task, the estimators
+ * correlated with the real fine-tuned scores — then a short text summary with the paths of the report and plots.
+ * Everything is a run of the experiment runner, so a rerun finishes in seconds and an interrupted one continues.
  */
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildTasksFromFile, taskConfigHash } from '../../data/build/build-task.ts';
-import { loadTasksFile } from '../../data/config.ts';
-import { openTask } from '../../data/read.ts';
-import { loadTrainConfig, parseTrainConfig } from '../../train/config.ts';
-import { readJsonl } from '../../train/logging/jsonl-log.ts';
-import { runTraining, type TrainingRunSummary } from '../../train/run-training.ts';
+import { loadExperiment } from '../../lab/config/load.ts';
+import { type ExperimentReport, runExperiment } from '../../lab/run.ts';
 import { TlabError } from '../../util/errors.ts';
-import { positiveInt, printJson } from '../options.ts';
+import { printJson } from '../options.ts';
+import { stageTable } from './lab.ts';
 
-const EXAMPLE = new URL('../../../examples/quickstart/', import.meta.url).pathname;
+export const QUICKSTART_CONFIG = new URL('../../../examples/quickstart/experiment.yaml', import.meta.url)
+  .pathname;
 
-/** A compact text chart of a series (one character column per bucket). */
-export function sparkline(values: readonly number[], width = 60): string {
-  if (values.length === 0) return '';
-  const buckets = Math.min(width, values.length);
-  const ticks = '▁▂▃▄▅▆▇█';
-  const means = Array.from({ length: buckets }, (_, b) => {
-    const from = Math.floor((b * values.length) / buckets);
-    const to = Math.max(from + 1, Math.floor(((b + 1) * values.length) / buckets));
-    const part = values.slice(from, to);
-    return part.reduce((s, v) => s + v, 0) / part.length;
-  });
-  const lo = Math.min(...means);
-  const hi = Math.max(...means);
-  return means
-    .map((m) => ticks[hi > lo ? Math.round(((m - lo) / (hi - lo)) * (ticks.length - 1)) : 0])
-    .join('');
+interface Correlation {
+  task: string;
+  metric: string;
+  n_samples: number;
+  models: number;
+  kendall: number | null;
+  kendall_ci95: [number | null, number | null];
+  reliability: string;
 }
 
-export interface QuickstartOptions {
-  out: string;
-  maxSteps?: number;
-  quiet?: boolean;
-  /** The folder with tasks.yaml and pretrain.yaml (default: examples/quickstart of this repository). */
-  exampleDir?: string;
+interface Summary {
+  transfer: { models: string[]; tasks: string[]; score: (number | null)[][] } | null;
+  estimators: Correlation[];
+  actual_scores: { model: string; task: string; accuracy: number }[];
+  best_estimator: {
+    task: string;
+    estimator: string;
+    kendall_tau: number | null;
+    reliability: string;
+    actual_best: string | null;
+  }[];
+  notes: string[];
 }
 
-export interface QuickstartResult {
-  summary: TrainingRunSummary;
-  /** Why the task was built this time, or null when the existing folder was reused. */
-  built: 'missing' | 'changed' | null;
-  /** The learning-curve report printed on stderr. */
-  report: string;
-}
+const fmt = (v: number | null | undefined, digits = 3) =>
+  v === null || v === undefined ? '  -  ' : v.toFixed(digits);
 
-const TASK = 'grid_text';
-
-/**
- * Builds the task unless a folder built from the same task config is there (its manifest records the config's
- * hash), then trains, resuming when the run has checkpoints. A rebuilt task invalidates the run made on the old
- * one, so that run's checkpoints, logs and model are removed and it starts over.
- */
-export async function runQuickstart(options: QuickstartOptions): Promise<QuickstartResult> {
-  const example = options.exampleDir ?? EXAMPLE;
-  const tasksFile = join(example, 'tasks.yaml');
-  const root = join(options.out, 'formatted_datasets');
-  const taskDir = join(root, TASK);
-  const task = loadTasksFile(tasksFile).tasks[TASK];
-  if (!task) throw new TlabError(`${tasksFile}: tasks: the quickstart needs a task '${TASK}'`);
-  const manifestFile = join(taskDir, 'manifest.json');
-  let built: QuickstartResult['built'] = null;
-  if (!existsSync(manifestFile)) built = 'missing';
-  else if (openTask(taskDir).manifest.config_sha256 !== taskConfigHash(task)) built = 'changed';
-  const file = join(example, 'pretrain.yaml');
-  const raw = loadTrainConfig(file);
-  const config = parseTrainConfig(
-    {
-      ...raw,
-      out: options.out,
-      data: { ...raw.data, task: taskDir },
-      training: { ...raw.training, ...(options.maxSteps ? { max_steps: options.maxSteps } : {}) },
-    },
-    file,
+/** The study's findings in a few lines (from summary.json). */
+export function quickstartReport(out: string, report: ExperimentReport): string {
+  const file = join(out, 'summary.json');
+  if (!existsSync(file)) return `${stageTable(report.rows)}\n(no summary: the summary run did not finish)\n`;
+  const s = JSON.parse(readFileSync(file, 'utf8')) as Summary;
+  // Relative to where tlab runs when inside it, else absolute.
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), join(out, p));
+    return r.startsWith('..') ? join(out, p) : r || '.';
+  };
+  const lines: string[] = [];
+  const zoo = new Set(report.plan.runs.filter((r) => r.stage === 'pretrain').map((r) => r.name));
+  const ft = report.plan.runs.filter((r) => r.stage === 'finetune');
+  lines.push(
+    `${zoo.size} zoo models pre-trained, ${ft.length} fine-tuned models, ${report.plan.runs.filter((r) => r.stage === 'eval').length} models evaluated on ${s.transfer?.tasks.length ?? 0} tasks (${report.executed} runs executed now)`,
   );
-  if (built) {
-    process.stderr.write(
-      built === 'missing'
-        ? `building the grid-world task into ${taskDir}\n`
-        : `${tasksFile} changed since ${taskDir} was built: building it again\n`,
-    );
-    await buildTasksFromFile(tasksFile, { outDir: root, tasks: [TASK], quiet: options.quiet });
-    if (built === 'changed')
-      for (const kind of ['checkpoints', 'logs', 'models']) {
-        const dir = join(options.out, kind, config.name);
-        if (!existsSync(dir)) continue;
-        process.stderr.write(`removing ${dir} (made from the previous task)\n`);
-        rmSync(dir, { recursive: true, force: true });
-      }
+  const targets = [...new Set(s.actual_scores.map((a) => a.task))];
+  for (const t of targets) {
+    const acc = s.actual_scores.filter((a) => a.task === t).sort((a, b) => b.accuracy - a.accuracy);
+    lines.push('', `target '${t}': each zoo model fine-tuned on it, then evaluated on it`);
+    lines.push(`  ${acc.map((a) => `${a.model} ${fmt(a.accuracy, 2)}`).join('  ')}`);
+    const n = Math.max(0, ...s.estimators.filter((e) => e.task === t).map((e) => e.n_samples));
+    const rows = s.estimators
+      .filter((e) => e.task === t && e.n_samples === n)
+      .sort((a, b) => (b.kendall ?? -2) - (a.kendall ?? -2));
+    if (rows.length) {
+      lines.push(
+        `  estimators (n_samples ${n}) vs that accuracy, Kendall τ [95% CI] over ${rows[0].models} models:`,
+      );
+      for (const e of rows)
+        lines.push(
+          `    ${e.metric.padEnd(10)} ${fmt(e.kendall, 2).padStart(6)} [${fmt(e.kendall_ci95[0], 2)}, ${fmt(e.kendall_ci95[1], 2)}]`,
+        );
+    }
+    const best = s.best_estimator.find((b) => b.task === t);
+    if (best)
+      lines.push(
+        `  best predictor: ${best.estimator} (τ = ${fmt(best.kendall_tau, 2)}); best model: ${best.actual_best}; ${best.reliability}`,
+      );
   }
-  const summary = await runTraining(config, { configFile: file, mode: 'pretrain', quiet: options.quiet });
-  const { records } = readJsonl(join(summary.paths.logs, 'metrics.jsonl'));
-  const trainLoss = records.filter((r) => r.split === 'train').map((r) => Number(r.loss));
-  const evals = records.filter((r) => r.split === 'eval');
-  const report = [
+  for (const note of s.notes.slice(0, 5)) lines.push(`note: ${note}`);
+  lines.push(
     '',
-    `learning curve of ${summary.name} (${summary.steps} steps, training loss):`,
-    `  ${trainLoss[0]?.toFixed(3)} ${sparkline(trainLoss)} ${trainLoss[trainLoss.length - 1]?.toFixed(3)}`,
-    '  step   eval loss   answer-token accuracy',
-    ...evals.map(
-      (e) =>
-        `  ${String(e.step).padStart(4)}   ${Number(e.loss).toFixed(4).padStart(9)}   ${(100 * Number(e.accuracy)).toFixed(1).padStart(6)}%`,
-    ),
-    `plot: ${summary.paths.plot}`,
-    `model: ${summary.paths.model}`,
-    '',
-  ].join('\n');
-  return { summary, built, report };
+    `report:   ${rel('report/index.html')}`,
+    `summary:  ${rel('summary.json')} (results table: ${rel('results.csv')})`,
+    `plots:    ${rel('plots')}, ${rel('metrics/plots')}, ${rel('transfer_heatmap.png')}`,
+    `dashboard: tlab dashboard ${rel('.')}`,
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 export function registerQuickstartCommand(program: Command): void {
   program
     .command('quickstart')
     .description(
-      'the built-in experiment: build a synthetic task, pre-train a small GPT-2, show the learning curve',
+      'the built-in transfer study (examples/quickstart/experiment.yaml), end to end, with a summary',
     )
     .option('-o, --out <dir>', 'experiment folder', 'experiments/quickstart')
-    .option('--max-steps <n>', 'training steps (default from examples/quickstart/pretrain.yaml)', positiveInt)
-    .option('--json', 'print the summary as JSON on stdout')
+    .option('-c, --config <file>', 'another experiment YAML to run the same way')
+    .option('--json', "print every run's final state as JSON on stdout")
     .option('-q, --quiet', 'no progress output')
-    .action(async (flags: { out: string; maxSteps?: number; json?: boolean; quiet?: boolean }) => {
-      const { summary, report } = await runQuickstart(flags);
-      process.stderr.write(report);
-      if (flags.json) printJson(summary);
+    .action(async (flags: { out: string; config?: string; json?: boolean; quiet?: boolean }) => {
+      const out = resolve(flags.out);
+      const loaded = loadExperiment(flags.config ?? QUICKSTART_CONFIG);
+      if (!flags.quiet) process.stderr.write(`quickstart: ${loaded.file} → ${out}\n`);
+      const report = await runExperiment(loaded, { out, quiet: flags.quiet });
+      if (flags.json) printJson({ out, executed: report.executed, runs: report.rows });
+      else process.stdout.write(quickstartReport(out, report));
+      const failed = report.rows.filter((r) => r.state === 'failed');
+      if (failed.length)
+        throw new TlabError(
+          `${loaded.file}: ${failed.length} run(s) failed, first ${failed[0].stage}:${failed[0].name}`,
+          `see ${join(out, 'runs', failed[0].id, 'run.json')}; rerun with tlab run ${loaded.file} --out ${out} --retry-failed`,
+        );
     });
 }

@@ -8,9 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { zodIssuesError } from '../../util/zod-errors.ts';
 import { readTaskManifest } from '../../data/read.ts';
 import { TlabError, validChoices } from '../../util/errors.ts';
+import { zodIssuesError } from '../../util/zod-errors.ts';
 import type { DecodingParams, ResponseFormat } from '../inference/types.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;

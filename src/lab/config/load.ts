@@ -182,7 +182,7 @@ export function loadExperiment(file: string): LoadedExperiment {
   let document: unknown;
   const text = readFileSync(file, 'utf8');
   try {
-    document = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text);
+    document = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text, { merge: true });
   } catch (error) {
     throw new TlabError(
       `${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'} (${(error as Error).message.split('\n')[0]})`,

@@ -80,6 +80,8 @@ export const ZooModelSchema = z
     path: z.string().min(1).optional(),
     /** Or pre-train it here. */
     pretrain: PretrainSchema.optional(),
+    /** Tasks this model is fine-tuned on, instead of finetuning.tasks (e.g. each zoo family on its own target). */
+    finetune_on: z.array(RunNameSchema).min(1).optional(),
   })
   .strict()
   .refine((m) => Boolean(m.path) !== Boolean(m.pretrain), { message: 'give either path or pretrain' });

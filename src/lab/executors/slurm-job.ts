@@ -25,8 +25,14 @@ export interface SlurmJobOptions {
   quiet?: boolean;
   env?: NodeJS.ProcessEnv;
   commands?: SlurmCommands;
-  /** Signal source (default: this process). */
-  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** Signal source (default: this process; tests pass an EventEmitter). */
+  signals?: SignalSource;
+}
+
+/** Where USR2/TERM arrive from: `process`, or any emitter with the same on/off. */
+export interface SignalSource {
+  on(event: 'SIGUSR2' | 'SIGTERM', listener: () => void): unknown;
+  off(event: 'SIGUSR2' | 'SIGTERM', listener: () => void): unknown;
 }
 
 export interface SlurmJobOutcome {

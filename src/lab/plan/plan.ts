@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalJson } from '../../data/canonical-json.ts';
 import type { TaskConfig } from '../../data/config.ts';
 import { sha256Hex } from '../../data/hash.ts';
 import { GENERATORS } from '../../data/synthetic/index.ts';
@@ -164,10 +163,36 @@ function readsTask(kind: ModelKindGuess, images: boolean): boolean {
   return kind === 'causal-lm' || kind === 'sequence-classifier' ? !images : true;
 }
 
+/**
+ * Canonical JSON (keys sorted at every level, as data/canonical-json.ts) with the text of each object memoised by
+ * identity: runs share big sub-objects (the eval grid's task list, training settings), so a 10,000-run plan sorts
+ * each of them once instead of once per run.
+ */
+class CanonicalText {
+  private readonly memo = new WeakMap<object, string>();
+
+  of(value: unknown): string {
+    if (value === null || typeof value !== 'object')
+      return value === undefined ? 'null' : JSON.stringify(value);
+    const hit = this.memo.get(value);
+    if (hit !== undefined) return hit;
+    const text = Array.isArray(value)
+      ? `[${value.map((v) => (v === undefined ? 'null' : this.of(v))).join(',')}]`
+      : `{${Object.keys(value)
+          .sort()
+          .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+          .map((k) => `${JSON.stringify(k)}:${this.of((value as Record<string, unknown>)[k])}`)
+          .join(',')}}`;
+    this.memo.set(value, text);
+    return text;
+  }
+}
+
 /** Builds runs with content-addressed ids (see the module comment). */
 class PlanBuilder {
   readonly runs: PlannedRun[] = [];
   private readonly byName = new Map<string, PlannedRun>();
+  private readonly canonical = new CanonicalText();
 
   add(
     stage: Stage,
@@ -181,7 +206,9 @@ class PlanBuilder {
     const key = `${stage}:${name}`;
     if (this.byName.has(key)) throw new Error(`unreachable: two ${stage} runs named ${name}`);
     const depIds = [...new Set(deps.map((d) => d.id))].sort();
-    const id = sha256Hex(canonicalJson({ v: LAB_VERSION, stage, config, deps: depIds, inputs })).slice(0, 16);
+    const c = this.canonical;
+    const text = `{"config":${c.of(config)},"deps":${JSON.stringify(depIds)},"inputs":${c.of(inputs)},"stage":${JSON.stringify(stage)},"v":${LAB_VERSION}}`;
+    const id = sha256Hex(text).slice(0, 16);
     const run: PlannedRun = { id, stage, name, params, config, deps: depIds, outputs };
     this.byName.set(key, run);
     this.runs.push(run);
@@ -319,6 +346,8 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
       ft.tasks ??
       taskNames.filter((t) => traits.get(t)!.splits === null || traits.get(t)!.splits!.includes('train'));
     for (const t of ft.tasks ?? []) checkTask(t, 'finetuning.tasks');
+    for (const [m, entry] of Object.entries(config.models))
+      for (const t of entry.finetune_on ?? []) checkTask(t, `models.${m}.finetune_on`);
     for (const m of ft.models ?? [])
       if (!zoo.has(m))
         throw new TlabError(
@@ -378,9 +407,10 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
     }
     const seeds = ft.seeds ?? [config.seed];
     const models = ft.models ?? [...zoo.keys()];
+    const textOnly = new Map<string, string[]>();
     for (const m of models) {
       const z = zoo.get(m)!;
-      for (const t of tasks) {
+      for (const t of config.models[m]?.finetune_on ?? tasks) {
         const tr = traits.get(t)!;
         // Classifiers (and vision encoders, given a head) train on a task's labels, read as images or as text.
         const objective = classifierObjectiveOf(z.kind);
@@ -392,7 +422,7 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
           continue;
         }
         if (!objective && tr.images && z.kind !== 'vlm') {
-          notes.push(`finetuning: ${m} × ${t} left out: the task has images and ${m} is a text-only model`);
+          textOnly.set(t, [...(textOnly.get(t) ?? []), m]);
           continue;
         }
         for (const v of variants) {
@@ -432,6 +462,10 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
         }
       }
     }
+    for (const [t, ms] of textOnly)
+      notes.push(
+        `finetuning: ${ms.length} text-only model(s) left out on ${t} (its prompts have images): ${ms.join(', ')}`,
+      );
     if (finetuned.length === 0) notes.push('finetuning: no run fits (see the notes above)');
   }
 

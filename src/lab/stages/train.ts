@@ -4,7 +4,7 @@
  * follow the experiment layout (zoo/, zoo_logs/, finetuned_checkpoints/, finetune_logs/, checkpoints/); training
  * checkpoints as it goes, so a run interrupted at any moment resumes and reproduces the same loss curve.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTaskManifest } from '../../data/read.ts';
 import { parseTrainConfig, type TrainConfig } from '../../train/config.ts';
@@ -64,6 +64,19 @@ function trainerSettings(training: LabTraining, steps: number): TrainConfig['tra
     // Checkpoints four times per run (unless set), so an interrupted run loses at most a quarter.
     save_every: training.save_every || Math.max(1, Math.ceil(steps / 4)),
   };
+}
+
+/**
+ * The trainer's resumable state, `checkpoints/<name>/<run id>/`: keyed by the run's content-addressed id, so a run
+ * whose settings changed starts afresh instead of meeting the old run's checkpoints (which the trainer rightly
+ * refuses); the superseded runs' folders under the same name are removed.
+ */
+function trainerCheckpoints(ctx: StageContext, name: string): string {
+  const parent = join(ctx.plan.out, 'checkpoints', name);
+  if (existsSync(parent))
+    for (const entry of readdirSync(parent))
+      if (entry !== ctx.run.id) rmSync(join(parent, entry), { recursive: true, force: true });
+  return join(parent, ctx.run.id);
 }
 
 function hasSplit(taskDir: string, split: string): boolean {
@@ -132,7 +145,7 @@ export async function runPretrainStage(ctx: StageContext): Promise<StageResult> 
     signal: ctx.signal,
     mode: c.from ? 'finetune' : 'pretrain',
     paths: {
-      checkpoints: join(ctx.plan.out, 'checkpoints', `zoo-${c.model}`),
+      checkpoints: trainerCheckpoints(ctx, `zoo-${c.model}`),
       logs: join(ctx.plan.out, 'zoo_logs', c.model),
       model: join(ctx.plan.out, 'zoo', c.model),
     },
@@ -206,7 +219,7 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
     signal: ctx.signal,
     mode: 'finetune',
     paths: {
-      checkpoints: join(ctx.plan.out, 'checkpoints', ctx.run.name),
+      checkpoints: trainerCheckpoints(ctx, ctx.run.name),
       logs: join(ctx.plan.out, 'finetune_logs', ctx.run.name),
       model: join(ctx.plan.out, 'finetuned_checkpoints', ctx.run.name),
     },
