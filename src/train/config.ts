@@ -133,6 +133,10 @@ export const TrainConfigSchema = z
         train_on: z.enum(['assistant', 'all']).default('assistant'),
         /** Tokens per example (prompts are cut from the left); needed by text models, not by image classifiers. */
         seq_len: z.int().min(2).optional(),
+        /** Train although the training split has unknown tokens above the threshold (or in answers). */
+        allow_unknown_tokens: z.boolean().optional(),
+        /** Share of a split's tokens that may be the unknown token; default 0.01 (answer tokens: none). */
+        unknown_token_threshold: z.number().min(0).max(1).optional(),
       })
       .strict(),
     tokenizer: z
@@ -141,8 +145,14 @@ export const TrainConfigSchema = z
         path: z.string().optional(),
         /** Build a character- or word-level tokenizer from the training data (pre-training from scratch). */
         build: z.enum(['char', 'word']).optional(),
+        /** Build it from these task folders' training splits instead: one vocabulary shared by a zoo. */
+        from_tasks: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict()
+      .refine((t) => !t.from_tasks || t.build, {
+        message: 'from_tasks goes with build',
+        path: ['from_tasks'],
+      })
       .default({}),
     model: z
       .object({

@@ -22,9 +22,14 @@ export interface Objective {
 }
 
 /**
- * Next-token cross-entropy over non-ignored targets; metrics: correct (argmax == target). With `vlm`, the model's
- * image inputs for batches like `images` (every batch's padded to the same shapes) feed the vision tower and the
- * image features replace the placeholder tokens.
+ * Next-token cross-entropy over non-ignored targets. Metrics count content targets only: targets that are not in
+ * `nonContentIds` (special tokens such as the end of turn, which are always predictable and would put chance near
+ * 50% on one-word answers, and the unknown token, which must never count as correct):
+ *   correct   content targets predicted exactly (argmax == target)      content   content targets
+ *   exact     rows whose every content target is predicted (teacher-forced exact match of the whole answer)
+ *   rows      rows with at least one content target
+ * With `vlm`, the model's image inputs for batches like `images` (every batch's padded to the same shapes) feed
+ * the vision tower and the image features replace the placeholder tokens.
  */
 export function causalLmObjective(
   model: DecoderLm,
@@ -32,6 +37,7 @@ export function causalLmObjective(
   seqLen: number,
   labelSmoothing = 0,
   vlm: { model: Vlm; images: ImageRows } | null = null,
+  nonContentIds: readonly number[] = [],
 ): Objective {
   return {
     batchShape: { batch, seqLen },
@@ -49,10 +55,41 @@ export function causalLmObjective(
       });
       const valid = T.notEqual(targets, IGNORE);
       const count = T.reduceSum(T.cast(valid, 'float32'));
-      const correct = T.reduceSum(
-        T.cast(T.logicalAnd(T.equal(T.argmax(logits, -1), targets), valid), 'float32'),
-      );
-      return { lossSum, count, metrics: { correct } };
+      const content = nonContentIds.length
+        ? T.logicalAnd(
+            valid,
+            contentTable(graph, logits.shape[logits.shape.length - 1], nonContentIds, targets, valid),
+          )
+        : valid;
+      const float = (v: Value) => T.cast(v, 'float32');
+      const hit = T.logicalAnd(T.equal(T.argmax(logits, -1), targets), content);
+      const missedPerRow = T.reduceSum(float(T.logicalAnd(content, T.logicalNot(hit))), 1);
+      const answered = T.greater(T.reduceSum(float(content), 1), 0);
+      const exact = T.logicalAnd(answered, T.equal(missedPerRow, 0));
+      return {
+        lossSum,
+        count,
+        metrics: {
+          correct: T.reduceSum(float(hit)),
+          content: T.reduceSum(float(content)),
+          exact: T.reduceSum(float(exact)),
+          rows: T.reduceSum(float(answered)),
+        },
+      };
     },
   };
+}
+
+/** Whether each target is a content token: a 0/1 table over the vocabulary gathered at the (valid) targets. */
+function contentTable(
+  graph: Graph,
+  vocab: number,
+  nonContentIds: readonly number[],
+  targets: Value,
+  valid: Value,
+): Value {
+  const table = new Array<number>(vocab).fill(1);
+  for (const id of nonContentIds) if (id >= 0 && id < vocab) table[id] = 0;
+  const at = T.where(valid, targets, 0);
+  return T.greater(T.gather(T.constant(graph, 'float32', [vocab], table), at), 0.5);
 }

@@ -17,13 +17,16 @@ import type { TrainConfig } from './config.ts';
 /**
  * Config fields that may differ between a run and its resume. Paths may move because their contents are in the
  * fingerprint (data, tokenizer, weights); max_steps extends or shortens a run (the schedule then follows it from
- * the resumed step); the others only change how often the run evaluates, saves or logs.
+ * the resumed step); the others only change how often the run evaluates, saves or logs, or what it checks.
  */
 export const RESUME_MAY_CHANGE = [
   'name',
   'out',
   'data.task',
   'data.eval_split',
+  'data.allow_unknown_tokens',
+  'data.unknown_token_threshold',
+  'tokenizer.from_tasks',
   'model.from',
   'model.adapter',
   'tokenizer.path',

@@ -233,9 +233,9 @@ export async function runClassifierTraining(
   let tokenizer: TextTokenizer | null = null;
   if (config.model.from) {
     prepared = folderClassifier(kind, config.model.from, labels, file);
-    if (text) tokenizer = prepareTokenizer(config, trainRows, file, prepared.folder);
+    if (text) tokenizer = await prepareTokenizer(config, trainRows, file, prepared.folder);
   } else {
-    if (text) tokenizer = prepareTokenizer(config, trainRows, file, null);
+    if (text) tokenizer = await prepareTokenizer(config, trainRows, file, null);
     prepared = scratchClassifier(
       kind,
       config.model.config!,
@@ -361,6 +361,9 @@ export async function runClassifierTraining(
     head: prepared.head,
     examples: { train: trainExamples.length, eval: evalExamples.length },
     chance: majorityRate(evalLabels),
+    evalSplit: evalSplit ? { name: evalSplit, rows: evalExamples.length } : null,
+    baseline: null, // `chance` is the classifier's (majority class)
+    unknownTokens: [],
     // A classifier's LoRA is merged into the saved weights; a PEFT adapter would also need its head (not written).
     paths: { ...runDirs, adapter: null, plot },
   };

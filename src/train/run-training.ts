@@ -32,6 +32,7 @@ import { writeJsonAtomic } from '../util/atomic-write.ts';
 import { TlabError } from '../util/errors.ts';
 import { type BatcherOptions, ExampleBatcher } from './batcher.ts';
 import type { TrainConfig } from './config.ts';
+import { type ChanceBaseline, majorityAnswerBaseline, nonContentTargetIds } from './content-tokens.ts';
 import { chatExample, expandImageTokens } from './examples.ts';
 import { readJsonl } from './logging/jsonl-log.ts';
 import { causalLmObjective } from './objective.ts';
@@ -39,7 +40,16 @@ import { applyPeftAdapter, savePeftAdapter } from './peft-adapter.ts';
 import { resumeFingerprint } from './resume-fingerprint.ts';
 import { runClassifierTraining } from './run-classifier-training.ts';
 import type { StrategyConfig } from './strategy.ts';
-import { type TrainResult, train } from './trainer.ts';
+import { type EvalRecord, type TrainResult, train } from './trainer.ts';
+import {
+  DEFAULT_UNKNOWN_TOKEN_THRESHOLD,
+  distinctUnknownId,
+  UNKNOWN_TOKEN_ADVICE,
+  type UnknownTokenRate,
+  unknownTokenProblem,
+  unknownTokenRate,
+  warnUnknownTokens,
+} from './unknown-tokens.ts';
 
 /** Role markers of the built-in chat template used by tokenizers built from the data. */
 export const SIMPLE_CHAT_TEMPLATE =
@@ -59,7 +69,14 @@ export interface TrainingRunSummary {
   trainLoss: number | null;
   /** Seconds in training steps this session (no compilation, evaluation or checkpoints). */
   stepSeconds: number;
-  eval: { step: number; loss: number; accuracy: number } | null;
+  /** The last evaluation: loss, content-token accuracy, teacher-forced exact match (trainer.ts EvalRecord). */
+  eval: EvalRecord | null;
+  /** The split evaluated during training and its size (null: none; the task has no `data.eval_split`). */
+  evalSplit: { name: string; rows: number } | null;
+  /** Chance: always answering the training split's most frequent answer, scored on the evaluated split. */
+  baseline: ChanceBaseline | null;
+  /** Unknown-token rate of each tokenised split (unknown-tokens.ts). */
+  unknownTokens: UnknownTokenRate[];
   /**
    * `adapter`: the LoRA adapter in PEFT's layout, beside the merged model (LoRA-only fine-tunes of a model folder;
    * null otherwise: without a saved base there is nothing to load it onto, and fully trained parts are not adapters).
@@ -87,16 +104,26 @@ function messageTexts(examples: readonly TaskExample[]): string[] {
   );
 }
 
-export function prepareTokenizer(
+export async function prepareTokenizer(
   config: TrainConfig,
   train: readonly TaskExample[],
   file: string,
   folder: ModelFolder | null,
-): TextTokenizer {
+): Promise<TextTokenizer> {
   if (config.tokenizer.path) return loadTokenizer(config.tokenizer.path);
   if (config.tokenizer.build) {
+    // One vocabulary over several tasks' training splits, so every model built with it can read each of them.
+    const corpus: TaskExample[] = [];
+    for (const t of config.tokenizer.from_tasks ?? []) {
+      const task = openTask(t);
+      if (!task.manifest.splits.train)
+        throw new TlabError(
+          `${file}: tokenizer.from_tasks: ${t} has no train split to build the vocabulary from`,
+        );
+      corpus.push(...(await loadTaskSplit(task.dir, 'train')));
+    }
     const common = {
-      corpus: messageTexts(train),
+      corpus: messageTexts(config.tokenizer.from_tasks ? corpus : train),
       extraSpecialTokens: ROLE_TOKENS,
       chatTemplate: SIMPLE_CHAT_TEMPLATE,
     };
@@ -292,7 +319,7 @@ export async function runTraining(
     config.data.eval_split && task.manifest.splits[config.data.eval_split] ? config.data.eval_split : null;
   const evalExamples = evalSplit ? await loadTaskSplit(task.dir, evalSplit) : [];
   const folder = config.model.from ? loadModelFolder(config.model.from) : null;
-  const tokenizer = prepareTokenizer(config, trainExamples, file, folder);
+  const tokenizer = await prepareTokenizer(config, trainExamples, file, folder);
   const prepared = prepareModel(config, tokenizer, file, folder);
   const { model } = prepared;
   const vlm = prepared.vlm;
@@ -320,6 +347,15 @@ export async function runTraining(
     });
   const trainTokens = tokenize(trainExamples);
   const evalTokens = tokenize(evalExamples);
+  const unknownTokens = checkUnknownTokens(config, file, tokenizer, [
+    [config.data.train_split, trainTokens],
+    ...(evalSplit ? [[evalSplit, evalTokens] as [string, typeof evalTokens]] : []),
+  ]);
+  const chance = majorityAnswerBaseline(
+    trainExamples,
+    evalSplit ? evalExamples : trainExamples,
+    evalSplit ?? config.data.train_split,
+  );
   let images: BatcherOptions['images'];
   if (vlm) {
     const perRow = Math.max(1, ...[...trainTokens, ...evalTokens].map((e) => e.images?.length ?? 0));
@@ -372,6 +408,7 @@ export async function runTraining(
       vlm && images
         ? { model: vlm, images: trainSource.imageRows(trainSource.indices(0).map((i) => trainTokens[i])) }
         : null,
+      nonContentTargetIds(tokenizer, [...trainTokens, ...evalTokens]),
     ),
     initialWeights: prepared.weights,
     allowInit: (name) => name.includes('.lora_'),
@@ -408,6 +445,13 @@ export async function runTraining(
     stopAfter: options.stopAfter,
     signal: options.signal,
     quiet: options.quiet,
+    dataRecord: dataRecord(
+      config.data.train_split,
+      trainTokens.length,
+      evalSplit ? { name: evalSplit, rows: evalTokens.length } : null,
+      chance,
+      unknownTokens,
+    ),
   });
   let adapter: string | null = null;
   if (result.step >= t.max_steps) {
@@ -437,7 +481,58 @@ export async function runTraining(
     stepSeconds: result.stepSeconds,
     trainLoss: trainLosses.length ? trainLosses[trainLosses.length - 1] : null,
     eval: result.evals.length ? result.evals[result.evals.length - 1] : null,
+    evalSplit: evalSplit ? { name: evalSplit, rows: evalTokens.length } : null,
+    baseline: chance,
+    unknownTokens,
     paths: { ...runDirs, adapter, plot },
+  };
+}
+
+/**
+ * Unknown-token rates of the tokenised splits: each problem is warned about; one in the training split stops the
+ * run unless `data.allow_unknown_tokens` (a model taught to predict the unknown token scores well on nothing).
+ */
+function checkUnknownTokens(
+  config: TrainConfig,
+  file: string,
+  tokenizer: TextTokenizer,
+  splits: readonly [string, readonly { ids: readonly number[]; labels: readonly number[] }[]][],
+): UnknownTokenRate[] {
+  const unk = distinctUnknownId(tokenizer);
+  const threshold = config.data.unknown_token_threshold ?? DEFAULT_UNKNOWN_TOKEN_THRESHOLD;
+  const rates = splits.map(([split, rows]) => unknownTokenRate(split, rows, unk));
+  const problems = rates.flatMap((r) => unknownTokenProblem(r, threshold) ?? []);
+  const trainProblem = unknownTokenProblem(rates[0], threshold);
+  if (trainProblem && !config.data.allow_unknown_tokens)
+    throw new TlabError(
+      `${file}: data.task: ${config.data.task}: ${trainProblem}; training refused (set data.allow_unknown_tokens: true to train anyway)`,
+      UNKNOWN_TOKEN_ADVICE,
+    );
+  warnUnknownTokens(`${file}: data.task ${config.data.task}`, problems);
+  return rates;
+}
+
+/** The `data` record of metrics.jsonl (step 0): splits and sizes, the chance baseline, unknown-token rates. */
+function dataRecord(
+  trainSplit: string,
+  trainRows: number,
+  evalSplit: { name: string; rows: number } | null,
+  chance: ChanceBaseline | null,
+  unknown: readonly UnknownTokenRate[],
+): Record<string, number | string | null> {
+  return {
+    train_split: trainSplit,
+    train_rows: trainRows,
+    eval_split: evalSplit?.name ?? null,
+    eval_rows: evalSplit?.rows ?? null,
+    chance_exact_match: chance?.exact_match ?? null,
+    majority_answer: chance?.majority_answer ?? null,
+    ...Object.fromEntries(
+      unknown.flatMap((r) => [
+        [`unknown_rate.${r.split}`, r.rate],
+        [`answer_unknown_rate.${r.split}`, r.answer_rate],
+      ]),
+    ),
   };
 }
 

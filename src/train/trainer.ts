@@ -75,6 +75,8 @@ export interface TrainerOptions {
   signal?: AbortSignal;
   quiet?: boolean;
   tensorboard?: boolean;
+  /** Facts about the run's data, logged once as metrics.jsonl's `data` record at step 0 of a fresh run. */
+  dataRecord?: Readonly<Record<string, number | string | null>>;
 }
 
 export interface TrainResult {
@@ -82,7 +84,7 @@ export interface TrainResult {
   resumedFrom: number;
   /** Training loss of each step run in this session. */
   losses: number[];
-  evals: { step: number; loss: number; accuracy: number }[];
+  evals: EvalRecord[];
   /** Trainable weights after the last step (merged into full model weights by `finalWeights`). */
   store: ParameterStore;
   /** All weights of the model (frozen + trained, LoRA adapters kept separate). */
@@ -94,6 +96,35 @@ export interface TrainResult {
   checkpoint: string | null;
   /** Seconds spent in training steps this session (no compilation, evaluation or checkpointing). */
   stepSeconds: number;
+}
+
+/**
+ * One evaluation: loss per target token; accuracy over content targets (special and unknown tokens excluded) and
+ * the teacher-forced exact match of whole rows, when the objective reports them (causalLmObjective).
+ */
+export interface EvalRecord {
+  step: number;
+  loss: number;
+  accuracy: number;
+  exact_match?: number;
+  /** The content targets accuracy is over, and the rows exact match is over. */
+  tokens?: number;
+  rows?: number;
+}
+
+/** Accuracy and exact match from summed metrics (content targets when the objective counts them). */
+export function accuracyOf(
+  metrics: Readonly<Record<string, number>>,
+  targets: number,
+): Omit<EvalRecord, 'step' | 'loss'> {
+  const ratio = (a: number, b: number) => a / Math.max(b, 1);
+  if (metrics.content === undefined) return { accuracy: ratio(metrics.correct ?? 0, targets) };
+  return {
+    accuracy: ratio(metrics.correct ?? 0, metrics.content),
+    exact_match: ratio(metrics.exact ?? 0, metrics.rows ?? 0),
+    tokens: metrics.content,
+    rows: metrics.rows ?? 0,
+  };
 }
 
 export async function train(options: TrainerOptions): Promise<TrainResult> {
@@ -200,6 +231,7 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
       startStep: resumedFrom,
       silent: options.quiet,
     });
+    if (resumedFrom === 0 && options.dataRecord) logs.log(0, 'data', options.dataRecord);
     const losses: number[] = [];
     let stepSeconds = 0;
     const evals: TrainResult['evals'] = [];
@@ -222,18 +254,21 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
       if (!evalProgram || !options.eval) return;
       let lossSum = 0;
       let count = 0;
-      let correct = 0;
+      const sums: Record<string, number> = {};
       const feeds: Record<string, HostTensor> = Object.fromEntries(store.entries());
       for (let i = 0; i < options.eval.batches; i++) {
         const r = await evalProgram.run({ ...options.eval.source.batch(i), ...feeds });
         lossSum += Number(r.loss_sum.data[0]);
         count += Number(r.count.data[0]);
-        correct += Number(r['metric.correct']?.data[0] ?? 0);
+        for (const [name, v] of Object.entries(r))
+          if (name.startsWith('metric.'))
+            sums[name.slice(7)] = (sums[name.slice(7)] ?? 0) + Number(v.data[0]);
       }
       const loss = lossSum / Math.max(count, 1);
-      const accuracy = correct / Math.max(count, 1);
-      evals.push({ step: state.step, loss, accuracy });
-      logs.log(state.step, 'eval', { loss, accuracy });
+      const record: EvalRecord = { step: state.step, loss, ...accuracyOf(sums, count) };
+      evals.push(record);
+      const { step: _, ...logged } = record;
+      logs.log(state.step, 'eval', logged);
       if (state.bestEvalLoss === null || loss < state.bestEvalLoss) state.bestEvalLoss = loss;
     };
 
@@ -296,11 +331,13 @@ export async function train(options: TrainerOptions): Promise<TrainResult> {
         for (let i = 0; i < n; i++) {
           state.step += 1;
           losses.push(r.losses[i]);
-          const correct = r.metrics.correct?.[i];
+          const stepMetrics = Object.fromEntries(Object.entries(r.metrics).map(([n, v]) => [n, v[i]]));
           if (state.step % logEvery === 0 || state.step === options.maxSteps) {
             logs.log(state.step, 'train', {
               loss: r.losses[i],
-              ...(correct !== undefined ? { accuracy: correct / Math.max(tokensOf(feeds[i]), 1) } : {}),
+              ...(stepMetrics.correct !== undefined
+                ? { accuracy: accuracyOf(stepMetrics, tokensOf(feeds[i])).accuracy }
+                : {}),
               grad_norm: r.gradNorms[i],
               lr: feeds[i].lr[0],
             });

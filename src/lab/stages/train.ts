@@ -90,6 +90,10 @@ function summary(r: Awaited<ReturnType<typeof runTraining>>): StageResult {
     train_loss: r.trainLoss,
     eval_loss: r.eval?.loss ?? null,
     eval_accuracy: r.eval?.accuracy ?? null,
+    eval_exact_match: r.eval?.exact_match ?? null,
+    eval_split: r.evalSplit,
+    chance_exact_match: r.baseline?.exact_match ?? null,
+    unknown_tokens: r.unknownTokens.map((u) => ({ ...u })),
     step_seconds: r.stepSeconds,
   };
 }
@@ -169,6 +173,7 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
     seed: number;
     /** Set for classifiers (the planner leaves it out for language models). */
     objective?: 'image-classifier' | 'sequence-classifier';
+    allow_unknown_tokens?: boolean;
   };
   const where = runWhere(ctx);
   // finetuning.external: torchtune and TRL get the run's settings; tlab finetune gets the same TrainConfig as below.
@@ -205,6 +210,7 @@ export async function runFinetuneStage(ctx: StageContext): Promise<StageResult> 
         task: taskDir,
         ...(c.objective === 'image-classifier' ? {} : { seq_len: Math.min(c.seq_len ?? context, context) }),
         eval_split: hasSplit(taskDir, 'validation') ? 'validation' : null,
+        ...(c.allow_unknown_tokens ? { allow_unknown_tokens: true } : {}),
       },
       model: { from },
       strategy,
