@@ -8,6 +8,7 @@
  * probabilities for LEEP/NCE (source-probs.ts): a classifier's head softmax, a decoder's next-token distribution
  * at the prompt's last token (from the same forward pass as its features).
  */
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { preprocessImageBytes } from '../data/images/preprocess.ts';
@@ -22,6 +23,7 @@ import type { VisionEncoder } from '../models/types.ts';
 import { expandImagePlaceholders } from '../models/vlm.ts';
 import { ParamBuilder } from '../nn/module.ts';
 import type { TextTokenizer } from '../tokenize/types.ts';
+import { taskUnknownTokenRate, type UnknownTokenRate } from '../train/unknown-tokens.ts';
 import { TlabError } from '../util/errors.ts';
 import { ClassifierRunner, classifierPromptIds, isClassifierFolder } from './classifier-forward.ts';
 import { ForwardRunner } from './forward.ts';
@@ -69,6 +71,8 @@ export interface TaskFeatures {
   /** The source model's probabilities, row i for example i, or null (`sourceProbsNote` says why). */
   sourceProbs: SourceProbs | null;
   sourceProbsNote: string | null;
+  /** Unknown-token rate of the split under the model's tokenizer (null for image models, which read pixels). */
+  unknownTokens: UnknownTokenRate | null;
 }
 
 /** Token ids of each example's prompt, cut from the left to `max` tokens. */
@@ -379,5 +383,7 @@ export async function extractTaskFeatures(
     kind,
     sourceProbs,
     sourceProbsNote: probsMode.reason,
+    unknownTokens:
+      !vision && folder.tokenizer ? taskUnknownTokenRate(folder.tokenizer, options.split, examples) : null,
   };
 }

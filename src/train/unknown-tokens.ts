@@ -5,6 +5,7 @@
  */
 import type { TaskExample } from '../data/task-format.ts';
 import type { ChatMessage, TextTokenizer } from '../tokenize/types.ts';
+import { TlabError } from '../util/errors.ts';
 import { chatExample, IGNORE } from './examples.ts';
 
 /** Default share of a split's tokens that may be unknown before a command warns (training refuses). */
@@ -87,7 +88,12 @@ export function taskUnknownTokenRate(
   const unk = distinctUnknownId(tokenizer);
   const rows = examples.map((e) => {
     if (tokenizer.hasChatTemplate && e.messages.some((m) => m.role === 'assistant'))
-      return chatExample(tokenizer, toChat(e), { uid: e.uid });
+      try {
+        return chatExample(tokenizer, toChat(e), { uid: e.uid });
+      } catch (error) {
+        // A template that does not render prefix-consistently: count the texts one by one instead.
+        if (!(error instanceof TlabError)) throw error;
+      }
     const ids: number[] = [];
     const labels: number[] = [];
     for (const m of e.messages)

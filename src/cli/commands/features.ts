@@ -12,6 +12,11 @@ import { DEFAULT_TOP_K, SOURCE_PROBS_MODES, type SourceProbsMode } from '../../e
 import { extractTaskFeatures, type FeaturePooling, type FeatureSource } from '../../eval/task-features.ts';
 import { writeNpy } from '../../metrics/io/npy.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
+import {
+  DEFAULT_UNKNOWN_TOKEN_THRESHOLD,
+  unknownTokenProblem,
+  warnUnknownTokens,
+} from '../../train/unknown-tokens.ts';
 import { writeJsonAtomic } from '../../util/atomic-write.ts';
 import { TlabError } from '../../util/errors.ts';
 import { positiveInt, printJson } from '../options.ts';
@@ -28,7 +33,16 @@ interface FeatureFlags {
   source?: string;
   sourceProbs: string;
   topK: number;
+  unknownTokenThreshold: number;
   json?: boolean;
+  quiet?: boolean;
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1))
+    throw new TlabError(`--unknown-token-threshold: expected a share between 0 and 1, got '${value}'`);
+  return n;
 }
 
 function integer(value: string): number {
@@ -70,7 +84,14 @@ export function registerFeaturesCommand(metrics: Command): void {
       'auto',
     )
     .option('--top-k <n>', 'tokens in the top-k label space', positiveInt, DEFAULT_TOP_K)
+    .option(
+      '--unknown-token-threshold <share>',
+      "warn when more of the split's tokens than this are the tokenizer's unknown token (or any answer token is)",
+      share,
+      DEFAULT_UNKNOWN_TOKEN_THRESHOLD,
+    )
     .option('--json', 'print a JSON summary on stdout')
+    .option('-q, --quiet', 'no progress or summary lines on stderr (warnings still)')
     .action(async (modelDir: string, taskDir: string, flags: FeatureFlags) => {
       if (!(SOURCE_PROBS_MODES as readonly string[]).includes(flags.sourceProbs))
         throw new TlabError(
@@ -116,8 +137,15 @@ export function registerFeaturesCommand(metrics: Command): void {
         source_probs: probs
           ? { file: join(flags.out, 'source_probs.npy'), label_space: probs.labelSpace }
           : { file: null, reason: r.sourceProbsNote },
+        unknown_tokens: r.unknownTokens,
       };
       writeJsonAtomic(join(flags.out, 'features.json'), { ...summary, uids: r.uids });
+      const problem = r.unknownTokens && unknownTokenProblem(r.unknownTokens, flags.unknownTokenThreshold);
+      if (problem) warnUnknownTokens(`${taskDir} under ${modelDir}'s tokenizer`, [problem]);
+      if (flags.quiet) {
+        if (flags.json) printJson(summary);
+        return;
+      }
       process.stderr.write(
         `${summary.n} x ${summary.d} features (${r.kind}) of ${summary.classes.length} classes → ${flags.out}\n`,
       );

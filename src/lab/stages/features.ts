@@ -13,7 +13,12 @@ import { writeNpy } from '../../metrics/io/npy.ts';
 import { METRICS } from '../../metrics/registry.ts';
 import { runSweep, type SweepConfig } from '../../metrics/sweep.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
-import { inExperiment, type StageContext, type StageResult } from './context.ts';
+import {
+  DEFAULT_UNKNOWN_TOKEN_THRESHOLD,
+  unknownTokenProblem,
+  warnUnknownTokens,
+} from '../../train/unknown-tokens.ts';
+import { inExperiment, runWhere, type StageContext, type StageResult } from './context.ts';
 
 export async function runFeaturesStage(ctx: StageContext): Promise<StageResult> {
   const c = ctx.run.config as {
@@ -63,7 +68,10 @@ export async function runFeaturesStage(ctx: StageContext): Promise<StageResult> 
     source_probs: probs
       ? { file: 'source_probs.npy', label_space: probs.labelSpace }
       : { file: null, reason: r.sourceProbsNote },
+    unknown_tokens: r.unknownTokens,
   };
+  const problem = r.unknownTokens && unknownTokenProblem(r.unknownTokens, DEFAULT_UNKNOWN_TOKEN_THRESHOLD);
+  if (problem) warnUnknownTokens(`${runWhere(ctx)}: ${c.task} under ${c.model}'s tokenizer`, [problem]);
   writeFileSync(join(tmp, 'features.json'), `${JSON.stringify({ ...summary, uids: r.uids })}\n`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
