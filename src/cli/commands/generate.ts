@@ -7,10 +7,18 @@ import { z } from 'zod';
 import { zodIssuesError } from '../../data/config.ts';
 import type { HostTensor } from '../../engine/tensor.ts';
 import { type GenerateOptions, Generator, type Prompt } from '../../eval/generate.ts';
+import { chatStopIds } from '../../eval/inference/chat-render.ts';
 import { type PromptSource, readPromptFile } from '../../eval/prompt-file.ts';
 import { loadModelFolder } from '../../models/hf/model-folder.ts';
 import type { DecoderLm } from '../../models/types.ts';
 import type { TextTokenizer } from '../../tokenize/types.ts';
+import {
+  DEFAULT_UNKNOWN_TOKEN_THRESHOLD,
+  distinctUnknownId,
+  unknownTokenProblem,
+  unknownTokenRate,
+  warnUnknownTokens,
+} from '../../train/unknown-tokens.ts';
 import { TlabError } from '../../util/errors.ts';
 import { Progress } from '../../util/progress.ts';
 import { nonNegativeInt, positiveInt } from '../options.ts';
@@ -145,8 +153,12 @@ async function runGenerate(
   const startedAt = new Date();
   const t0 = performance.now();
   let done = 0;
+  // A chat turn ends at the template's end-of-turn token (<|end|>, <|im_end|>, <|eot_id|>), not only at EOS.
+  const chat = settings.chat || sources.some((s) => 'messages' in s);
+  warnPromptUnknownTokens(modelDir, loaded.tokenizer, prompts);
   const options: GenerateOptions = {
     ...settings,
+    ...(chat ? { stopTokenIds: chatStopIds(loaded.tokenizer) } : {}),
     onProgress: (n) => {
       progress.tick(n - done);
       done = n;
@@ -232,6 +244,20 @@ function promptSources(
   if (file) sources.push(...readPromptFile(file));
   if (sources.length === 0) throw new TlabError('--prompt or --prompt-file: give at least one prompt');
   return sources;
+}
+
+/** Prompts the tokenizer cannot encode (its unknown token) are continued from noise: say so. */
+function warnPromptUnknownTokens(
+  modelDir: string,
+  tokenizer: TextTokenizer,
+  prompts: readonly Prompt[],
+): void {
+  const rows = prompts.map((p) => ({
+    ids: typeof p === 'string' ? tokenizer.encode(p) : 'ids' in p ? p.ids : (p as readonly number[]),
+  }));
+  const rate = unknownTokenRate('prompts', rows, distinctUnknownId(tokenizer));
+  const problem = unknownTokenProblem(rate, DEFAULT_UNKNOWN_TOKEN_THRESHOLD);
+  if (problem) warnUnknownTokens(`${modelDir}'s tokenizer`, [problem]);
 }
 
 function renderPrompt(source: PromptSource, tokenizer: TextTokenizer, chat: boolean): Prompt {
