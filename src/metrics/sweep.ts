@@ -30,6 +30,12 @@ import {
   spearman,
   weightedKendallTau,
 } from './rank-correlation.ts';
+import {
+  correlationReliability,
+  DEFAULT_TIE_TOLERANCE,
+  kendallPermutationPValue,
+  mergeTies,
+} from './rank-ties.ts';
 import { type MetricParams, metricSpec, scoreMetric } from './registry.ts';
 import { mulberry32, permutation } from './rng.ts';
 
@@ -66,6 +72,8 @@ export const SweepConfigSchema = z
     seeds: z.array(z.number().int().nonnegative()).default([0]),
     /** Fine-tuned accuracies: a JSON or CSV file with model, task, accuracy. */
     accuracy: z.string().optional(),
+    /** Estimator scores equal within this relative difference are ties in the rank correlations (default 1e-6). */
+    tie_tolerance: z.number().min(0).optional(),
   })
   .strict();
 
@@ -433,8 +441,16 @@ export interface SweepSummary {
     spearman: number;
     pearson: number;
     relative_top1: number;
+    /** Two-sided exact permutation p-value of τ-b (null above 9 models). */
+    kendall_p_exact: number | null;
+    /** Models whose score ties another's within the tie tolerance (they share a rank). */
+    tied_models: number;
+    /** 'informative', or why not (fewer than 8 models, or a 95% interval of τ wider than 1). */
+    reliability: string;
   }[];
   plots: string[];
+  /** Correlations that cannot be read, in words (also printed by tlab metrics sweep). */
+  warnings: string[];
 }
 
 /** Aggregates results, correlates with accuracies, draws plots, writes summary.json. */
@@ -442,7 +458,10 @@ export async function summarizeSweep(
   results: SweepResult[],
   accuracy: AccuracyRow[] | undefined,
   out: string,
+  options: { tieTolerance?: number } = {},
 ): Promise<SweepSummary> {
+  const tolerance = options.tieTolerance ?? DEFAULT_TIE_TOLERANCE;
+  const warnings: string[] = [];
   const groups = new Map<string, SweepResult[]>();
   for (const r of results) {
     const key = JSON.stringify([r.task, r.metric, r.model, r.n_samples]);
@@ -497,9 +516,20 @@ export async function summarizeSweep(
     for (const n of [...new Set(rows.map((r) => r.n_samples))].sort((a, b) => a - b)) {
       const at = rows.filter((r) => r.n_samples === n && acc.has(r.model));
       if (at.length < 2) continue;
-      const x = at.map((r) => r.mean);
-      const y = at.map((r) => acc.get(r.model) as number);
+      // Scores equal up to float noise are ties, not an order (and accuracies likewise).
+      const merged = mergeTies(
+        at.map((r) => r.mean),
+        tolerance,
+      );
+      const x = merged.values;
+      const y = mergeTies(
+        at.map((r) => acc.get(r.model) as number),
+        tolerance,
+      ).values;
       const ci = bootstrapInterval(kendallTau, x, y, { seed: 0 });
+      const reliability = correlationReliability(at.length, [ci.low, ci.high]);
+      if (reliability !== 'informative')
+        warnings.push(`${task} ${metric} n=${n}: the rank correlation is ${reliability}`);
       correlations.push({
         task,
         metric,
@@ -511,6 +541,9 @@ export async function summarizeSweep(
         spearman: spearman(x, y),
         pearson: pearson(x, y),
         relative_top1: relativeTop1(x, y),
+        kendall_p_exact: kendallPermutationPValue(x, y),
+        tied_models: merged.groups.reduce((a, b) => a + b, 0),
+        reliability,
       });
     }
     // the largest sample size at which at least two models have an accuracy
@@ -518,16 +551,25 @@ export async function summarizeSweep(
     if (!c) continue;
     const largest = c.n_samples;
     const at = rows.filter((r) => r.n_samples === largest && acc.has(r.model));
+    const tiedAt = mergeTies(
+      at.map((r) => r.mean),
+      tolerance,
+    ).values;
+    const tied = (i: number) => tiedAt.some((v, j) => j !== i && v === tiedAt[i]);
     const scatter = scatterPlotSpec({
       title: `${metric} vs fine-tuned accuracy (${task}, n=${largest}): Kendall τ = ${c.kendall.toFixed(3)}, weighted τ = ${c.weighted_kendall.toFixed(3)}`,
       x: { title: `${metric} score` },
       y: { title: 'fine-tuned accuracy' },
-      points: at.map((r) => ({ x: r.mean, y: acc.get(r.model) as number, label: r.model })),
+      points: at.map((r, i) => ({
+        x: r.mean,
+        y: acc.get(r.model) as number,
+        label: tied(i) ? `${r.model} (tied)` : r.model,
+      })),
     });
     const s2 = await savePlot(scatter, `${base}_vs_accuracy`);
     plots.push(s2.svg, s2.png);
   }
-  const summary = { scores, correlations, plots };
+  const summary = { scores, correlations, plots, warnings };
   writeJsonAtomic(join(out, 'summary.json'), summary);
   return summary;
 }

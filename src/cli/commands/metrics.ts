@@ -108,13 +108,16 @@ export function registerMetricsCommands(program: Command): void {
           ? readAccuracyTable(isAbsolute(config.accuracy) ? config.accuracy : join(baseDir, config.accuracy))
           : undefined;
         const results = await runSweep(config, baseDir, opts);
-        const summary = await summarizeSweep(results, accuracy, opts.out);
+        const summary = await summarizeSweep(results, accuracy, opts.out, {
+          tieTolerance: config.tie_tolerance,
+        });
+        for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
         if (opts.json) printJson(summary);
         else {
           process.stdout.write(`${results.length} results, summary in ${join(opts.out, 'summary.json')}\n`);
           for (const c of summary.correlations)
             process.stdout.write(
-              `${c.task} ${c.metric} n=${c.n_samples}: kendall ${c.kendall.toFixed(3)} [${c.kendall_ci95.map((v) => v.toFixed(2)).join(', ')}] weighted ${c.weighted_kendall.toFixed(3)}\n`,
+              `${c.task} ${c.metric} n=${c.n_samples}: kendall ${c.kendall.toFixed(3)} [${c.kendall_ci95.map((v) => v.toFixed(2)).join(', ')}]${c.kendall_p_exact === null ? '' : ` p=${c.kendall_p_exact.toFixed(3)}`} weighted ${c.weighted_kendall.toFixed(3)} spearman ${c.spearman.toFixed(3)}${c.tied_models ? ` (${c.tied_models} tied)` : ''}\n`,
             );
         }
       },

@@ -13,12 +13,7 @@ import type { EvalGrid } from '../../eval/grid/schema.ts';
 import { computeTransfer, type TransferResult } from '../../eval/transfer.ts';
 import { loadTransferInput } from '../../eval/transfer-input.ts';
 import { csvLine, writeTransferOutputs } from '../../eval/transfer-output.ts';
-import {
-  type AccuracyRow,
-  type SweepResult,
-  type SweepSummary,
-  summarizeSweep,
-} from '../../metrics/sweep.ts';
+import { type AccuracyRow, type SweepResult, summarizeSweep } from '../../metrics/sweep.ts';
 import { linePlotSpec, savePlot } from '../../report/plot.ts';
 import { writeReport } from '../../report/write-report.ts';
 import { readJsonl } from '../../train/logging/jsonl-log.ts';
@@ -255,12 +250,33 @@ async function learningCurves(ctx: StageContext): Promise<string[]> {
   return [saved.svg, saved.png];
 }
 
-function reliability(c: SweepSummary['correlations'][number]): string {
-  if (c.models < 8)
-    return `uninformative: ${c.models} models (at least 8 are needed for a rank correlation to mean much)`;
-  if (c.kendall_ci95[1] - c.kendall_ci95[0] > 1)
-    return 'uninformative: the 95% interval of τ is wider than 1';
-  return 'informative';
+/**
+ * Cells left out of the transfer matrix, one note per reason: a study of 13 models × 10 tasks skips dozens of cells
+ * for the same reason (text-only models on image tasks), which one line says better than dozens.
+ */
+function excludedNotes(
+  excluded: readonly { model: string; task: string; status: string; reason: string }[],
+): string[] {
+  const groups = new Map<
+    string,
+    { status: string; reason: string; models: Set<string>; tasks: Set<string>; n: number }
+  >();
+  for (const e of excluded) {
+    const reason = e.reason.replace(`'${e.model}'`, 'the model');
+    const key = `${e.status}\u0000${reason}`;
+    const g = groups.get(key) ?? { status: e.status, reason, models: new Set(), tasks: new Set(), n: 0 };
+    g.models.add(e.model);
+    g.tasks.add(e.task);
+    g.n++;
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g) => {
+    if (g.n === 1) {
+      const e = excluded.find((x) => x.status === g.status && g.models.has(x.model) && g.tasks.has(x.task))!;
+      return `${e.model} × ${e.task}: ${e.status} (${e.reason})`;
+    }
+    return `${g.n} cells ${g.status} (${g.reason}): models ${[...g.models].join(', ')}; tasks ${[...g.tasks].join(', ')}`;
+  });
 }
 
 export async function runSummaryStage(ctx: StageContext): Promise<StageResult> {
@@ -273,7 +289,7 @@ export async function runSummaryStage(ctx: StageContext): Promise<StageResult> {
     transfer = computeTransfer(loadTransferInput(out), {});
     await writeTransferOutputs(transfer, out);
     notes.push(...transfer.warnings);
-    for (const e of transfer.excluded) notes.push(`${e.model} × ${e.task}: ${e.status} (${e.reason})`);
+    notes.push(...excludedNotes(transfer.excluded));
   }
   const estimators = estimatorResults(ctx);
   const actual = actualScores(ctx, grid, c.actual_strategy);
@@ -281,12 +297,15 @@ export async function runSummaryStage(ctx: StageContext): Promise<StageResult> {
   const curves = await learningCurves(ctx);
   writeResults(out, resultRows(ctx, grid, estimators));
 
-  const correlations = (sweep?.correlations ?? []).map((k) => ({ ...k, reliability: reliability(k) }));
+  const correlations = sweep?.correlations ?? [];
+  notes.push(...(sweep?.warnings ?? []));
   const largest = new Map<string, number>();
   for (const k of correlations) largest.set(k.task, Math.max(largest.get(k.task) ?? 0, k.n_samples));
   const best = [...largest].map(([task, n]) => {
     const at = correlations.filter((k) => k.task === task && k.n_samples === n);
-    const top = at.reduce((a, b) => (b.kendall > a.kendall ? b : a));
+    // An undefined τ (every model tied on the estimator or on accuracy) never wins.
+    const tau = (k: (typeof at)[number]) => k.kendall ?? Number.NEGATIVE_INFINITY;
+    const top = at.reduce((a, b) => (tau(b) > tau(a) ? b : a));
     const acc = actual.filter((a) => a.task === task);
     const actualBest = acc.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), acc[0]);
     return {
