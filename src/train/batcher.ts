@@ -16,6 +16,11 @@ export interface BatcherOptions {
   /** Visit examples in their given order (evaluation); default false. */
   ordered?: boolean;
   /**
+   * Count each example once (evaluation): rows that wrap into a second epoch to fill the last batch keep their
+   * shapes but lose their targets, so accuracy is not weighted towards the first rows. Default false.
+   */
+  once?: boolean;
+  /**
    * For VLMs: each example's images preprocessed (`image(file)`), fed through the model's image inputs with every
    * row padded to `perRow` images, so every batch has the shapes of the compiled step (`signature`).
    */
@@ -60,7 +65,15 @@ export class ExampleBatcher {
   }
 
   batch(index: number): LmBatch {
-    return this.collate(this.indices(index).map((i) => this.examples[i]));
+    const batch = this.collate(this.indices(index).map((i) => this.examples[i]));
+    if (this.options.once) {
+      const { batchSize, seqLen } = this.options;
+      const targets = batch.targets.data as BigInt64Array;
+      for (let r = 0; r < batchSize; r++)
+        if (index * batchSize + r >= this.examples.length)
+          targets.fill(BigInt(IGNORE), r * seqLen, (r + 1) * seqLen);
+    }
+    return batch;
   }
 
   /** Right-pads (or truncates) each example to seqLen and shifts labels into next-token targets. */

@@ -382,6 +382,7 @@ export async function runTraining(
         seed: config.seed,
         padId,
         ordered: true,
+        once: true,
         images,
       })
     : null;

@@ -13,6 +13,7 @@ import { Program } from '../../src/engine/runtime/session.ts';
 import type { HostTensor } from '../../src/engine/tensor.ts';
 import type { DecoderLm } from '../../src/models/types.ts';
 import { ParamBuilder } from '../../src/nn/module.ts';
+import { ExampleBatcher } from '../../src/train/batcher.ts';
 import { majorityAnswerBaseline } from '../../src/train/content-tokens.ts';
 import { causalLmObjective } from '../../src/train/objective.ts';
 import { accuracyOf } from '../../src/train/trainer.ts';
@@ -106,4 +107,26 @@ test('exact match needs every content target of a row: one wrong word of two fai
   const m = await metrics(predict, two);
   assert.equal(m.exact_match, 5 / 6);
   assert.equal(m.accuracy, 11 / 12);
+});
+
+test('an evaluation batcher counts each example once: rows that wrap into the next epoch have no targets', () => {
+  const examples = Array.from({ length: 5 }, (_, i) => ({ ids: [1, 2, 3], labels: [I, 2, 3], uid: `e${i}` }));
+  const b = new ExampleBatcher(examples, {
+    batchSize: 4,
+    seqLen: 3,
+    seed: 0,
+    padId: 0,
+    ordered: true,
+    once: true,
+  });
+  const trained = (k: number) =>
+    [0, 1, 2, 3].map((r) =>
+      [...(b.batch(k).targets.data as BigInt64Array).slice(r * 3, r * 3 + 3)].some((t) => t !== -100n),
+    );
+  assert.deepEqual(trained(0), [true, true, true, true]);
+  assert.deepEqual(
+    trained(1),
+    [true, false, false, false],
+    'e0, e1, e2 again are padding, not a second vote',
+  );
 });
