@@ -5,6 +5,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { buildTasksFromFile } from '../../data/build/build-task.ts';
 import { inspectExample } from '../../data/inspect.ts';
 import { loadTaskSplit, openTask, resolveTaskDir } from '../../data/read.ts';
+import {
+  describeGenerator,
+  formatGeneratorDescription,
+  generatorByName,
+} from '../../data/synthetic/describe.ts';
 import { GENERATORS } from '../../data/synthetic/index.ts';
 import type { TaskExample } from '../../data/task-format.ts';
 import { renderGallery } from '../../report/gallery.ts';
@@ -177,8 +182,21 @@ export function registerDataCommands(program: Command): void {
   data
     .command('generators')
     .description('list the synthetic generators (dataset: synthetic:<name>)')
-    .action(() => {
-      for (const g of Object.values(GENERATORS))
-        printJson({ name: `synthetic:${g.name}`, version: g.version, description: g.description });
+    .option(
+      '--describe [name]',
+      "every parameter's type, default and valid values (of one generator, or all)",
+    )
+    .option('--json', 'with --describe: one JSON object per generator')
+    .action((opts: { describe?: string | boolean; json?: boolean }) => {
+      if (opts.describe === undefined) {
+        for (const g of Object.values(GENERATORS))
+          printJson({ name: `synthetic:${g.name}`, version: g.version, description: g.description });
+        return;
+      }
+      const chosen =
+        typeof opts.describe === 'string' ? [generatorByName(opts.describe)] : Object.values(GENERATORS);
+      const described = chosen.map(describeGenerator);
+      if (opts.json) for (const d of described) printJson(d);
+      else process.stdout.write(described.map(formatGeneratorDescription).join('\n'));
     });
 }
