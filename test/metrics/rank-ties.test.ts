@@ -38,7 +38,9 @@ test('merged ties, τ-b, Spearman and the exact permutation p-value match scipy'
     const mx = mergeTies(c.x, fixture.rtol);
     const my = mergeTies(c.y, fixture.rtol).values;
     assert.deepEqual(mx.groups.sort(), [...c.tied_groups_x].sort(), `${name} groups`);
-    mx.values.forEach((v, i) => close(v, c.merged_x[i], `${name} merged[${i}]`, 1e-15));
+    mx.values.forEach((v, i) => {
+      close(v, c.merged_x[i], `${name} merged[${i}]`, 1e-15);
+    });
     close(kendallTau(c.x, c.y), c.raw_kendall, `${name} raw τ`);
     close(kendallTau(mx.values, my), c.kendall, `${name} τ-b`);
     close(spearman(mx.values, my), c.spearman, `${name} spearman`);

@@ -82,6 +82,8 @@ export const ZooModelSchema = z
     pretrain: PretrainSchema.optional(),
     /** Tasks this model is fine-tuned on, instead of finetuning.tasks (e.g. each zoo family on its own target). */
     finetune_on: z.array(RunNameSchema).min(1).optional(),
+    /** Training settings of this model's fine-tunes over finetuning.training (e.g. more steps for a small model). */
+    finetune_training: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
   .refine((m) => Boolean(m.path) !== Boolean(m.pretrain), { message: 'give either path or pretrain' });

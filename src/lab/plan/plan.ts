@@ -13,13 +13,15 @@ import { GENERATORS } from '../../data/synthetic/index.ts';
 import { createGrader } from '../../eval/graders/index.ts';
 import { folderFingerprint, HashCache } from '../../eval/grid/fingerprint.ts';
 import { METRICS } from '../../metrics/registry.ts';
+import { COMPONENT_ALIASES } from '../../train/strategy.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
-import { TlabError } from '../../util/errors.ts';
+import { TlabError, validChoices } from '../../util/errors.ts';
 import { zodIssuesError } from '../../util/zod-errors.ts';
 import type { LoadedExperiment } from '../config/load.ts';
 import {
   COMPONENT_FLAGS,
   type ExperimentConfig,
+  LabTrainingSchema,
   type TokenizerSpec,
   type ZooModelConfig,
 } from '../config/schema.ts';
@@ -36,6 +38,32 @@ type ModelKindGuess =
   | 'sequence-classifier'
   | 'vision-encoder'
   | 'other';
+
+/** The components a model of each kind has (finetuning.learning_rates names any of them; each run gets its own). */
+const KIND_COMPONENTS: Record<ModelKindGuess, readonly string[]> = {
+  'causal-lm': ['decoder'],
+  vlm: ['encoder', 'projector', 'decoder'],
+  'image-classifier': ['encoder', 'head'],
+  'vision-encoder': ['encoder', 'head'],
+  'sequence-classifier': ['decoder', 'head'],
+  other: [],
+};
+const ALL_COMPONENTS = ['encoder', 'projector', 'decoder', 'head'];
+
+/**
+ * finetuning.learning_rates for one model: the entries naming components it has (aliases resolved), so one grid-wide
+ * setting (e.g. `head: 0.01` for the classifiers' new heads) applies to the models it concerns; null when none.
+ */
+function learningRatesFor(
+  rates: Record<string, number> | undefined,
+  kind: ModelKindGuess,
+): Record<string, number> | null {
+  if (!rates) return null;
+  const kept = Object.entries(rates).filter(([c]) =>
+    KIND_COMPONENTS[kind].includes(COMPONENT_ALIASES[c] ?? c),
+  );
+  return kept.length ? Object.fromEntries(kept) : null;
+}
 
 /** The experiment folder: `out` (relative to the directory tlab runs in), default experiments/<name>. */
 export function experimentDir(config: ExperimentConfig, cwd = process.cwd()): string {
@@ -346,6 +374,11 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
       ft.tasks ??
       taskNames.filter((t) => traits.get(t)!.splits === null || traits.get(t)!.splits!.includes('train'));
     for (const t of ft.tasks ?? []) checkTask(t, 'finetuning.tasks');
+    for (const c of Object.keys(ft.learning_rates ?? {}))
+      if (!ALL_COMPONENTS.includes(COMPONENT_ALIASES[c] ?? c))
+        throw new TlabError(
+          `${file}: finetuning.learning_rates.${c}: no such component${didYouMean(c, [...ALL_COMPONENTS, ...Object.keys(COMPONENT_ALIASES)])}; valid: ${validChoices([...ALL_COMPONENTS, ...Object.keys(COMPONENT_ALIASES)])}`,
+        );
     for (const [m, entry] of Object.entries(config.models))
       for (const t of entry.finetune_on ?? []) checkTask(t, `models.${m}.finetune_on`);
     for (const m of ft.models ?? [])
@@ -407,6 +440,21 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
     }
     const seeds = ft.seeds ?? [config.seed];
     const models = ft.models ?? [...zoo.keys()];
+    // models.<m>.finetune_training over finetuning.training, validated as a whole (steps or epochs from one side).
+    const trainingMemo = new Map<string, Record<string, unknown>>();
+    const trainingOf = (m: string): Record<string, unknown> => {
+      const over = config.models[m]?.finetune_training;
+      if (!over) return training;
+      const hit = trainingMemo.get(m);
+      if (hit) return hit;
+      const merged = { ...training, ...over };
+      if ('epochs' in over && !('max_steps' in over)) delete merged.max_steps;
+      if ('max_steps' in over && !('epochs' in over)) delete merged.epochs;
+      const parsed = LabTrainingSchema.safeParse(merged);
+      if (!parsed.success) throw zodIssuesError(file, ['models', m, 'finetune_training'], parsed.error);
+      trainingMemo.set(m, parsed.data as Record<string, unknown>);
+      return parsed.data as Record<string, unknown>;
+    };
     const textOnly = new Map<string, string[]>();
     for (const m of models) {
       const z = zoo.get(m)!;
@@ -438,15 +486,15 @@ export async function planExperiment(loaded: LoadedExperiment, options: PlanOpti
                 strategy: v.tag,
                 lora_rank: v.lora_rank,
                 seed,
-                lr: (training.lr as number | undefined) ?? null,
+                lr: (trainingOf(m).lr as number | undefined) ?? null,
               },
               {
                 model: m,
                 from: z.dir,
                 task: t,
                 strategy: v.strategy,
-                training,
-                learning_rates: ft.learning_rates ?? null,
+                training: trainingOf(m),
+                learning_rates: learningRatesFor(ft.learning_rates, z.kind),
                 seq_len: ft.seq_len ?? null,
                 seed,
                 allow_unknown_tokens: ft.allow_unknown_tokens ?? false,
