@@ -51,7 +51,7 @@ test('the built-in study is a valid experiment', () => {
   assert.equal(r.status, 0, r.stderr);
   const runs = Number(/(\d+) runs/.exec(r.stdout)![1]);
   assert.ok(runs > 50, r.stdout);
-  assert.match(r.stdout, /9 pretrain/, 'at least eight zoo models and the VLM');
+  assert.match(r.stdout, /13 pretrain/, 'eight GPT-2s, the VLM and four ViTs');
 });
 
 test('tlab quickstart prints the findings with the paths; a rerun does nothing; a changed task is rebuilt', () => {
