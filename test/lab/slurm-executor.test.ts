@@ -155,13 +155,16 @@ function planOf(out: string, runs: PlannedRun[]): Plan {
   };
 }
 
-type Outcome = 'done' | 'failed' | 'oom' | 'cancelled' | 'requeue' | 'vanish';
+type Outcome = 'done' | 'failed' | 'oom' | 'cancelled' | 'requeue' | 'self-requeue' | 'lost-requeue' | 'vanish';
 
 /** Each run's task walks through states on successive queries; at its end the "job" writes the run's outcome. */
 class FakeScheduler implements SlurmCommands {
   readonly submitted: { id: string; script: string; runs: string[] }[] = [];
   readonly queries: string[] = [];
-  private tasks = new Map<string, { states: string[]; at: number; run: string; outcome: Outcome }[]>();
+  private tasks = new Map<
+    string,
+    { states: string[]; at: number; run: string; outcome: Outcome; stopped?: boolean }[]
+  >();
   private next = 100;
 
   constructor(
@@ -182,7 +185,12 @@ class FakeScheduler implements SlurmCommands {
         const states =
           outcome === 'requeue'
             ? ['PENDING', 'RUNNING', 'REQUEUED', 'PENDING', 'RUNNING', 'COMPLETED']
-            : outcome === 'oom'
+            : outcome === 'self-requeue'
+              ? // What squeue shows of a task that requeued itself: the cut-short attempt as FAILED, then pending.
+                ['RUNNING', 'FAILED', 'FAILED', 'PENDING', 'RUNNING', 'COMPLETED']
+              : outcome === 'lost-requeue'
+                ? ['RUNNING', 'FAILED']
+                : outcome === 'oom'
               ? ['RUNNING', 'OUT_OF_MEMORY']
               : outcome === 'cancelled'
                 ? ['PENDING', 'CANCELLED']
@@ -213,6 +221,10 @@ class FakeScheduler implements SlurmCommands {
     tasks.forEach((t, index) => {
       t.at = Math.min(t.at + 1, t.states.length - 1);
       const state = t.states[t.at];
+      if ((t.outcome === 'self-requeue' || t.outcome === 'lost-requeue') && t.at === 1 && !t.stopped) {
+        t.stopped = true;
+        this.stopForRequeue(t.run);
+      }
       if (t.at === t.states.length - 1) this.finish(t.run, t.outcome);
       if (state !== 'GONE') out.set(index, { index, state, detail: null });
     });
@@ -221,10 +233,23 @@ class FakeScheduler implements SlurmCommands {
 
   async requeue(): Promise<void> {}
 
+  /** What `tlab run-one` records when SIGUSR2 stops it and it requeues its job. */
+  private stopForRequeue(id: string): void {
+    const record = this.store.read(id)!;
+    this.store.write({
+      ...record,
+      state: 'pending',
+      finished_at: new Date(this.clock()).toISOString(),
+      executor: { kind: 'slurm', interrupted: 'USR2', requeued_at: new Date(this.clock()).toISOString() },
+    });
+  }
+
+  clock: () => number = Date.now;
+
   private finish(id: string, outcome: Outcome): void {
     const record = this.store.read(id);
     if (record?.state !== 'pending') return;
-    if (outcome === 'done' || outcome === 'requeue') {
+    if (outcome === 'done' || outcome === 'requeue' || outcome === 'self-requeue') {
       this.store.write({ ...record, state: 'running', started_at: new Date().toISOString() });
       this.store.finish(id, { ok: true });
     } else if (outcome === 'failed') this.store.fail(id, 'the stage raised', null);
@@ -243,10 +268,17 @@ function setup(name: string, runs: PlannedRun[], outcomes: Record<string, Outcom
   for (const r of runs) store.ensure(r);
   const fake = new FakeScheduler(store, outcomes);
   const waits: number[] = [];
+  // Scheduler time: each poll's wait moves it on.
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  fake.clock = () => now;
   const executor = new SlurmExecutor(
     SlurmSettingsSchema.parse({ poll_min_s: 1, poll_max_s: 8, ...settings }),
     fake,
-    async (ms) => void waits.push(ms),
+    async (ms) => {
+      waits.push(ms);
+      now += ms;
+    },
+    () => now,
   );
   return { out, plan, store, fake, waits, executor };
 }
@@ -287,11 +319,13 @@ test('one array per stage, split at max_array_size; runs.txt in array order; eve
 });
 
 test('requeued tasks are waited through; tasks that end without an outcome are failed with the state and log', async () => {
-  const runs = ['ok', 'requeued', 'recorded', 'oom', 'cancelled', 'vanished'].map((n) =>
+  const runs = ['ok', 'requeued', 'recorded', 'oom', 'cancelled', 'vanished', 'self-requeued', 'lost'].map((n) =>
     runOf('finetune', n),
   );
   const outcomes: Record<string, Outcome> = {
     [runs[1].id]: 'requeue',
+    [runs[6].id]: 'self-requeue',
+    [runs[7].id]: 'lost-requeue',
     [runs[2].id]: 'failed',
     [runs[3].id]: 'oom',
     [runs[4].id]: 'cancelled',
@@ -312,6 +346,11 @@ test('requeued tasks are waited through; tasks that end without an outcome are f
   assert.match(rec(3).log_tail!, /Killed/);
   assert.match(rec(4).error!, /ended CANCELLED/);
   assert.match(rec(5).error!, /is no longer known to the scheduler/);
+  // A task that requeued itself is not taken for failed while squeue still shows the attempt it cut short.
+  assert.equal(rec(6).state, 'done', rec(6).error ?? '');
+  // ...but one that never comes back is failed once the grace period is over.
+  assert.equal(rec(7).state, 'failed');
+  assert.match(rec(7).error!, /ended FAILED without recording an outcome for finetune run lost/);
   // Polling backs off: 1 s, doubling, capped at poll_max_s (8 s).
   assert.deepEqual(waits.slice(0, 5), [1000, 2000, 4000, 8000, 8000]);
   // Failed runs block what depends on them.

@@ -93,6 +93,12 @@ export function submittedJobs(
 /** Consecutive failed scheduler queries of one array before the executor gives up on it. */
 const MAX_QUERY_FAILURES = 10;
 
+/**
+ * How long a task that requeued itself may look over. Between `scontrol requeue` and the task's return to
+ * PENDING, squeue can show the attempt that was cut short as FAILED (NonZeroExitCode) for a poll or two.
+ */
+export const REQUEUE_GRACE_MS = 120_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class SlurmExecutor implements Executor {
@@ -103,6 +109,7 @@ export class SlurmExecutor implements Executor {
     readonly commands: SlurmCommands = new SlurmCli(),
     /** How the poll loop waits (tests record the back-off instead of sleeping). */
     private readonly wait: (ms: number) => Promise<unknown> = sleep,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** The command that runs tlab on compute nodes. */
@@ -245,12 +252,22 @@ export class SlurmExecutor implements Executor {
           if (w.done || w.arrayId !== arrayId) continue;
           const status = states?.get(w.index) ?? null;
           if (status && classifyState(status.state) === 'active') continue;
+          if (this.requeueUnderWay(store, w)) continue;
           w.done = true;
           this.settle(store, w, status);
           options.onRunEnd?.(w.run);
         }
       }
     }
+  }
+
+  /** The run stopped to be requeued a moment ago and has not started again: wait for SLURM to catch up. */
+  private requeueUnderWay(store: RunStore, w: Watched): boolean {
+    const record = store.read(w.run.id);
+    if (record?.state !== 'pending' || record.executor?.kind !== 'slurm' || !record.executor.interrupted)
+      return false;
+    const stoppedAt = Date.parse(record.executor.requeued_at ?? record.finished_at ?? '');
+    return Number.isFinite(stoppedAt) && this.now() - stoppedAt < REQUEUE_GRACE_MS;
   }
 
   /** A task is over: its run must have recorded an outcome, else it is failed with what SLURM says. */
