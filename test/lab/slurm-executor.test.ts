@@ -155,7 +155,28 @@ function planOf(out: string, runs: PlannedRun[]): Plan {
   };
 }
 
-type Outcome = 'done' | 'failed' | 'oom' | 'cancelled' | 'requeue' | 'self-requeue' | 'lost-requeue' | 'vanish';
+type Outcome =
+  | 'done'
+  | 'failed'
+  | 'oom'
+  | 'cancelled'
+  | 'requeue'
+  | 'self-requeue'
+  | 'lost-requeue'
+  | 'vanish';
+
+/** The states squeue shows a task in, poll by poll, for each outcome. */
+const STATES: Record<Outcome, string[]> = {
+  done: ['PENDING', 'RUNNING', 'COMPLETED'],
+  failed: ['RUNNING', 'FAILED'],
+  oom: ['RUNNING', 'OUT_OF_MEMORY'],
+  cancelled: ['PENDING', 'CANCELLED'],
+  requeue: ['PENDING', 'RUNNING', 'REQUEUED', 'PENDING', 'RUNNING', 'COMPLETED'],
+  // A task that requeued itself: squeue shows the attempt it cut short as FAILED for a while, then pending.
+  'self-requeue': ['RUNNING', 'FAILED', 'FAILED', 'PENDING', 'RUNNING', 'COMPLETED'],
+  'lost-requeue': ['RUNNING', 'FAILED'],
+  vanish: ['RUNNING', 'GONE'],
+};
 
 /** Each run's task walks through states on successive queries; at its end the "job" writes the run's outcome. */
 class FakeScheduler implements SlurmCommands {
@@ -182,23 +203,7 @@ class FakeScheduler implements SlurmCommands {
       id,
       runs.map((run) => {
         const outcome = this.outcomes[run] ?? 'done';
-        const states =
-          outcome === 'requeue'
-            ? ['PENDING', 'RUNNING', 'REQUEUED', 'PENDING', 'RUNNING', 'COMPLETED']
-            : outcome === 'self-requeue'
-              ? // What squeue shows of a task that requeued itself: the cut-short attempt as FAILED, then pending.
-                ['RUNNING', 'FAILED', 'FAILED', 'PENDING', 'RUNNING', 'COMPLETED']
-              : outcome === 'lost-requeue'
-                ? ['RUNNING', 'FAILED']
-                : outcome === 'oom'
-              ? ['RUNNING', 'OUT_OF_MEMORY']
-              : outcome === 'cancelled'
-                ? ['PENDING', 'CANCELLED']
-                : outcome === 'failed'
-                  ? ['RUNNING', 'FAILED']
-                  : outcome === 'vanish'
-                    ? ['RUNNING', 'GONE']
-                    : ['PENDING', 'RUNNING', 'COMPLETED'];
+        const states = STATES[outcome];
         return { states, at: -1, run, outcome };
       }),
     );
@@ -319,8 +324,8 @@ test('one array per stage, split at max_array_size; runs.txt in array order; eve
 });
 
 test('requeued tasks are waited through; tasks that end without an outcome are failed with the state and log', async () => {
-  const runs = ['ok', 'requeued', 'recorded', 'oom', 'cancelled', 'vanished', 'self-requeued', 'lost'].map((n) =>
-    runOf('finetune', n),
+  const runs = ['ok', 'requeued', 'recorded', 'oom', 'cancelled', 'vanished', 'self-requeued', 'lost'].map(
+    (n) => runOf('finetune', n),
   );
   const outcomes: Record<string, Outcome> = {
     [runs[1].id]: 'requeue',
