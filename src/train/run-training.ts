@@ -41,6 +41,7 @@ import { resumeFingerprint } from './resume-fingerprint.ts';
 import { runClassifierTraining } from './run-classifier-training.ts';
 import type { StrategyConfig } from './strategy.ts';
 import { type EvalRecord, type TrainResult, train } from './trainer.ts';
+import { checkTruncation, truncationStats } from './truncation.ts';
 import {
   DEFAULT_UNKNOWN_TOKEN_THRESHOLD,
   distinctUnknownId,
@@ -351,6 +352,15 @@ export async function runTraining(
     [config.data.train_split, trainTokens],
     ...(evalSplit ? [[evalSplit, evalTokens] as [string, typeof evalTokens]] : []),
   ]);
+  checkTruncation(
+    file,
+    config.data.seq_len,
+    [
+      truncationStats(config.data.train_split, trainTokens, config.data.seq_len),
+      ...(evalSplit ? [truncationStats(evalSplit, evalTokens, config.data.seq_len)] : []),
+    ],
+    config.data.train_split,
+  );
   const chance = majorityAnswerBaseline(
     trainExamples,
     evalSplit ? evalExamples : trainExamples,
