@@ -1,8 +1,9 @@
 /**
  * Fine-tuning a Qwen2-VL folder (`tlab model init qwen2-vl-tiny`, random weights, the hub's key names) on an image
  * task through the trainer: the component strategies and LoRA change exactly the tensors they name — the merger
- * alone for {projector: full}, the vision blocks alone for {encoder: full}, and for LoRA on q_proj/v_proj exactly
- * the language model's q_proj/v_proj weights (merged), never the vision tower's attention — and the loss falls.
+ * alone for {projector: full}, the vision tower but the merger for {encoder: full}, LoRA adapters merged into the
+ * named targets of the LoRA component only, and for LoRA on q_proj/v_proj exactly the language model's
+ * q_proj/v_proj weights (merged), never the vision tower's attention — and the loss falls.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
