@@ -10,32 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import YAML from 'yaml';
+import { gridTask, tinyGpt2 } from './lab/tiny-study.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tlab-quickstart-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const tlab = (args: string[]) => spawnSync(process.execPath, ['bin/tlab.js', ...args], { encoding: 'utf8' });
 
-const grid = (cols: number, train: number) => ({
-  dataset: 'synthetic:grid-world',
-  generator: {
-    splits: { train, test: 6 },
-    rows: 1,
-    cols,
-    vocab_subset_size: 3,
-    modality: 'text',
-    questions_per_image: cols,
-  },
-  dedupe: false,
-});
-const gpt2 = (task: string, n_embd: number) => ({
-  pretrain: {
-    task,
-    tokenizer: 'shared',
-    config: { model_type: 'gpt2', n_layer: 1, n_embd, n_head: 2 },
-    seq_len: 80,
-    training: { max_steps: 6, batch_size: 16, lr: 0.003 },
-  },
-});
+const grid = gridTask;
+const gpt2 = (task: string, n_embd: number) => tinyGpt2(task, n_embd);
 const reduced = (train: number) => ({
   name: 'reduced',
   tasks: { src: grid(1, train), target: grid(2, 24) },

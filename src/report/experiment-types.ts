@@ -175,6 +175,8 @@ export interface BestEstimator {
   kendall_tau: number | null;
   informative: boolean;
   reliability: string;
+  /** The model that really did best on the task, where the summary says. */
+  actual_best: string | null;
 }
 
 export function summaryBest(summary: ExperimentSummary | null): BestEstimator[] {
@@ -187,6 +189,7 @@ export function summaryBest(summary: ExperimentSummary | null): BestEstimator[] 
       kendall_tau: x.kendall_tau,
       informative: x.informative ?? x.reliability === 'informative',
       reliability: x.reliability ?? (x.informative ? 'informative' : ''),
+      actual_best: x.actual_best ?? null,
     }));
   return Object.entries(b).map(([task, x]) => ({
     task,
@@ -194,5 +197,6 @@ export function summaryBest(summary: ExperimentSummary | null): BestEstimator[] 
     kendall_tau: x.kendall_tau,
     informative: x.informative,
     reliability: x.informative ? 'informative' : 'not informative',
+    actual_best: null,
   }));
 }

@@ -18,33 +18,15 @@ import { planExperiment } from '../../src/lab/plan/plan.ts';
 import type { Plan } from '../../src/lab/plan/types.ts';
 import type { RunRecord } from '../../src/lab/store.ts';
 import { Rng } from '../../src/util/random.ts';
+import { gridTask, tinyGpt2 } from './tiny-study.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tlab-lab-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const tlab = (args: string[]) => spawnSync(process.execPath, ['bin/tlab.js', ...args], { encoding: 'utf8' });
 
-const grid = (cols: number, train: number) => ({
-  dataset: 'synthetic:grid-world',
-  generator: {
-    splits: { train, test: 6 },
-    rows: 1,
-    cols,
-    vocab_subset_size: 3,
-    modality: 'text',
-    questions_per_image: cols,
-  },
-  dedupe: false,
-});
-const gpt2 = (task: string, n_embd: number) => ({
-  pretrain: {
-    task,
-    tokenizer: 'shared',
-    config: { model_type: 'gpt2', n_layer: 1, n_embd, n_head: 2 },
-    seq_len: 80,
-    training: { max_steps: 8, batch_size: 16, lr: 0.003 },
-  },
-});
+const grid = gridTask;
+const gpt2 = (task: string, n_embd: number) => tinyGpt2(task, n_embd, 8);
 
 function experiment(out: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -15,33 +15,15 @@ import type { EstimatorGroup } from '../../src/report/estimator-points.ts';
 import type { ExperimentSummary, RunRecord, SummaryCorrelation } from '../../src/report/experiment-types.ts';
 import { writeReport } from '../../src/report/write-report.ts';
 import { type DashboardHandle, startDashboard } from '../../src/web/server.ts';
+import { gridTask, tinyGpt2 } from '../lab/tiny-study.ts';
 import { tlabInProcess } from '../web/study.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tlab-report-lab-'));
 const out = join(root, 'exp');
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
-const task = (cols: number, train: number) => ({
-  dataset: 'synthetic:grid-world',
-  generator: {
-    splits: { train, test: 6 },
-    rows: 1,
-    cols,
-    vocab_subset_size: 3,
-    modality: 'text',
-    questions_per_image: cols,
-  },
-  dedupe: false,
-});
-const zoo = (on: string, n_embd: number) => ({
-  pretrain: {
-    task: on,
-    tokenizer: 'shared',
-    config: { model_type: 'gpt2', n_layer: 1, n_embd, n_head: 2 },
-    seq_len: 80,
-    training: { max_steps: 6, batch_size: 16, lr: 0.003 },
-  },
-});
+const task = gridTask;
+const zoo = (on: string, n_embd: number) => tinyGpt2(on, n_embd);
 
 describe('report and dashboard on a tlab run experiment', () => {
   let dash: DashboardHandle;

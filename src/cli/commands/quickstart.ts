@@ -10,36 +10,13 @@ import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadExperiment } from '../../lab/config/load.ts';
 import { type ExperimentReport, runExperiment } from '../../lab/run.ts';
+import { type ExperimentSummary, summaryBest, summaryEstimators } from '../../report/experiment-types.ts';
 import { TlabError } from '../../util/errors.ts';
 import { printJson } from '../options.ts';
 import { stageTable } from './lab.ts';
 
 export const QUICKSTART_CONFIG = new URL('../../../examples/quickstart/experiment.yaml', import.meta.url)
   .pathname;
-
-interface Correlation {
-  task: string;
-  metric: string;
-  n_samples: number;
-  models: number;
-  kendall: number | null;
-  kendall_ci95: [number | null, number | null];
-  reliability: string;
-}
-
-interface Summary {
-  transfer: { models: string[]; tasks: string[]; score: (number | null)[][] } | null;
-  estimators: Correlation[];
-  actual_scores: { model: string; task: string; accuracy: number }[];
-  best_estimator: {
-    task: string;
-    estimator: string;
-    kendall_tau: number | null;
-    reliability: string;
-    actual_best: string | null;
-  }[];
-  notes: string[];
-}
 
 const fmt = (v: number | null | undefined, digits = 3) =>
   v === null || v === undefined ? '  -  ' : v.toFixed(digits);
@@ -48,7 +25,9 @@ const fmt = (v: number | null | undefined, digits = 3) =>
 export function quickstartReport(out: string, report: ExperimentReport): string {
   const file = join(out, 'summary.json');
   if (!existsSync(file)) return `${stageTable(report.rows)}\n(no summary: the summary run did not finish)\n`;
-  const s = JSON.parse(readFileSync(file, 'utf8')) as Summary;
+  const s = JSON.parse(readFileSync(file, 'utf8')) as ExperimentSummary;
+  const estimators = summaryEstimators(s);
+  const actual = s.actual_scores ?? [];
   // Relative to where tlab runs when inside it, else absolute.
   const rel = (p: string) => {
     const r = relative(process.cwd(), join(out, p));
@@ -60,31 +39,31 @@ export function quickstartReport(out: string, report: ExperimentReport): string 
   lines.push(
     `${zoo.size} zoo models pre-trained, ${ft.length} fine-tuned models, ${report.plan.runs.filter((r) => r.stage === 'eval').length} models evaluated on ${s.transfer?.tasks.length ?? 0} tasks (${report.executed} runs executed now)`,
   );
-  const targets = [...new Set(s.actual_scores.map((a) => a.task))];
+  const targets = [...new Set(actual.map((a) => a.task))];
   for (const t of targets) {
-    const acc = s.actual_scores.filter((a) => a.task === t).sort((a, b) => b.accuracy - a.accuracy);
+    const acc = actual.filter((a) => a.task === t).sort((a, b) => b.accuracy - a.accuracy);
     lines.push('', `target '${t}': each zoo model fine-tuned on it, then evaluated on it`);
     lines.push(`  ${acc.map((a) => `${a.model} ${fmt(a.accuracy, 2)}`).join('  ')}`);
-    const n = Math.max(0, ...s.estimators.filter((e) => e.task === t).map((e) => e.n_samples));
-    const rows = s.estimators
-      .filter((e) => e.task === t && e.n_samples === n)
-      .sort((a, b) => (b.kendall ?? -2) - (a.kendall ?? -2));
+    const n = Math.max(0, ...estimators.filter((e) => e.task === t).map((e) => e.n_samples ?? 0));
+    const rows = estimators
+      .filter((e) => e.task === t && (e.n_samples ?? 0) === n)
+      .sort((a, b) => (b.kendall_tau.value ?? -2) - (a.kendall_tau.value ?? -2));
     if (rows.length) {
       lines.push(
-        `  estimators (n_samples ${n}) vs that accuracy, Kendall τ [95% CI] over ${rows[0].models} models:`,
+        `  estimators (n_samples ${n}) vs that accuracy, Kendall τ [95% CI] over ${rows[0].n_models} models:`,
       );
       for (const e of rows)
         lines.push(
-          `    ${e.metric.padEnd(10)} ${fmt(e.kendall, 2).padStart(6)} [${fmt(e.kendall_ci95[0], 2)}, ${fmt(e.kendall_ci95[1], 2)}]`,
+          `    ${e.metric.padEnd(10)} ${fmt(e.kendall_tau.value, 2).padStart(6)} [${fmt(e.kendall_tau.low, 2)}, ${fmt(e.kendall_tau.high, 2)}]`,
         );
     }
-    const best = s.best_estimator.find((b) => b.task === t);
+    const best = summaryBest(s).find((b) => b.task === t);
     if (best)
       lines.push(
         `  best predictor: ${best.estimator} (τ = ${fmt(best.kendall_tau, 2)}); best model: ${best.actual_best}; ${best.reliability}`,
       );
   }
-  for (const note of s.notes.slice(0, 5)) lines.push(`note: ${note}`);
+  for (const note of (s.notes ?? []).slice(0, 5)) lines.push(`note: ${note}`);
   lines.push(
     '',
     `report:   ${rel('report/index.html')}`,
