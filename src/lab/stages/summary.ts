@@ -21,6 +21,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic-write.ts';
 import { evalRunGrid } from '../external/eval-server.ts';
 import type { PlannedRun } from '../plan/types.ts';
 import { RunStore } from '../store.ts';
+import { bestEstimators } from './best-estimator.ts';
 import { runWhere, type StageContext, type StageResult } from './context.ts';
 
 export const SUMMARY_SCHEMA = 'transferlab-summary/1';
@@ -275,8 +276,14 @@ function excludedNotes(
       const e = excluded.find((x) => x.status === g.status && g.models.has(x.model) && g.tasks.has(x.task))!;
       return `${e.model} × ${e.task}: ${e.status} (${e.reason})`;
     }
-    return `${g.n} cells ${g.status} (${g.reason}): models ${[...g.models].join(', ')}; tasks ${[...g.tasks].join(', ')}`;
+    return `${g.n} cells ${g.status} (${g.reason}): ${listed([...g.models], 'model')}; ${listed([...g.tasks], 'task')}`;
   });
+}
+
+/** "models a, b, c" or, past six, "32 models: a, b, c, d and 28 more" (transfer.json's `excluded` lists every cell). */
+function listed(names: readonly string[], noun: string): string {
+  if (names.length <= 6) return `${noun}${names.length === 1 ? '' : 's'} ${names.join(', ')}`;
+  return `${names.length} ${noun}s: ${names.slice(0, 4).join(', ')} and ${names.length - 4} more`;
 }
 
 export async function runSummaryStage(ctx: StageContext): Promise<StageResult> {
@@ -299,25 +306,7 @@ export async function runSummaryStage(ctx: StageContext): Promise<StageResult> {
 
   const correlations = sweep?.correlations ?? [];
   notes.push(...(sweep?.warnings ?? []));
-  const largest = new Map<string, number>();
-  for (const k of correlations) largest.set(k.task, Math.max(largest.get(k.task) ?? 0, k.n_samples));
-  const best = [...largest].map(([task, n]) => {
-    const at = correlations.filter((k) => k.task === task && k.n_samples === n);
-    // An undefined τ (every model tied on the estimator or on accuracy) never wins.
-    const tau = (k: (typeof at)[number]) => k.kendall ?? Number.NEGATIVE_INFINITY;
-    const top = at.reduce((a, b) => (tau(b) > tau(a) ? b : a));
-    const acc = actual.filter((a) => a.task === task);
-    const actualBest = acc.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), acc[0]);
-    return {
-      task,
-      n_samples: n,
-      estimator: top.metric,
-      kendall_tau: top.kendall,
-      kendall_ci95: top.kendall_ci95,
-      reliability: top.reliability,
-      actual_best: actualBest?.model ?? null,
-    };
-  });
+  const best = bestEstimators(correlations, actual);
   const store = new RunStore(out);
   const counts: Record<string, Record<string, number>> = {};
   for (const r of ctx.plan.runs) {
