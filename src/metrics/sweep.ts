@@ -17,6 +17,7 @@ import { type Matrix, selectRows } from '../linalg/matrix.ts';
 import { linePlotSpec, savePlot, scatterPlotSpec } from '../report/plot.ts';
 import { writeJsonAtomic } from '../util/atomic-write.ts';
 import { parseCsv } from '../util/csv.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
 import { TlabError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { zodIssuesError } from '../util/zod-errors.ts';
@@ -67,7 +68,10 @@ export const SweepConfigSchema = z
       )
       .min(1),
     metrics: z.array(metricEntry).min(1),
-    /** Subsample sizes; 'all' (or a size >= N) uses every row. */
+    /**
+     * Subsample sizes; 'all' (or a size >= N) uses every row. Every seed would score those same rows, so that
+     * cell is scored once, with the first seed.
+     */
     n_samples: z.array(z.union([z.number().int().positive(), z.literal('all')])).default(['all']),
     seeds: z.array(z.number().int().nonnegative()).default([0]),
     /** Fine-tuned accuracies: a JSON or CSV file with model, task, accuracy. */
@@ -100,6 +104,8 @@ export interface SweepResult {
   d: number;
   c: number;
   seconds: number;
+  /** Every row was scored (no subsample): `seed` is the sweep's first seed and stands for all of them. */
+  all_rows?: boolean;
 }
 
 export function loadSweepConfig(path: string): { config: SweepConfig; baseDir: string } {
@@ -122,8 +128,15 @@ export function metricRefs(config: SweepConfig): MetricRef[] {
       : { id: m.id ?? m.name, name: m.name, options: (m.options ?? {}) as MetricParams },
   );
   const seen = new Set<string>();
-  for (const r of refs) {
-    metricSpec(r.name);
+  for (const [i, r] of refs.entries()) {
+    const spec = metricSpec(r.name);
+    // Checked here, not when scoring, so a typo fails before any features are read.
+    const unknown = Object.keys(r.options).filter((k) => !spec.params.includes(k));
+    if (unknown.length)
+      throw new TlabError(
+        `sweep config: metrics.${i}.options: unknown option ${unknown.map((k) => `'${k}'${didYouMean(k, spec.params)}`).join(', ')} of ${r.name}`,
+        spec.params.length ? `valid options: ${spec.params.join(', ')}` : `${r.name} takes no options`,
+      );
     if (seen.has(r.id))
       throw new TlabError(`sweep config: metric id '${r.id}' appears twice; give one an 'id'`);
     seen.add(r.id);
@@ -358,15 +371,22 @@ export async function runSweep(
 ): Promise<SweepResult[]> {
   const refs = metricRefs(config);
   const results: SweepResult[] = [];
-  const jobs = config.entries.length * refs.length * config.n_samples.length * config.seeds.length;
+  // An estimate: 'all' is one job per entry and metric; a size that turns out >= N is counted per seed.
+  const perEntry = config.n_samples.reduce<number>((a, n) => a + (n === 'all' ? 1 : config.seeds.length), 0);
+  const jobs = config.entries.length * refs.length * perEntry;
   const progress = new Progress({ total: jobs, label: 'metrics', unit: 'scores', silent: options.quiet });
   for (const entry of config.entries) {
     const e = await loadEntry(entry, baseDir);
     const enc = encodeLabels(e.labels, e.features.rows, { names: e.names });
     const dataHash = entryHash(e);
+    const sizes = new Set<number>();
     for (const nSpec of config.n_samples) {
       const n = nSpec === 'all' ? e.features.rows : Math.min(nSpec, e.features.rows);
-      for (const seed of config.seeds) {
+      if (sizes.has(n)) continue; // 'all' beside a size >= N, or a size twice: the same cell
+      sizes.add(n);
+      const allRows = n === e.features.rows;
+      // Without a subsample the seed changes nothing: score once, with the first seed.
+      for (const seed of allRows ? config.seeds.slice(0, 1) : config.seeds) {
         const idx = stratifiedSubsample(enc.y, enc.numClasses, n, seed);
         const sub = n === e.features.rows ? null : idx;
         const features = sub ? selectRows(e.features, sub) : e.features;
@@ -377,7 +397,7 @@ export async function runSweep(
           const key = resultKey(dataHash, ref, n, seed);
           const stored = options.force ? null : reusable(path, key);
           if (stored) {
-            results.push(stored);
+            results.push({ ...stored, all_rows: allRows });
             progress.tick(1, `${e.model}/${e.task} ${ref.id} (cached)`);
             continue;
           }
@@ -401,6 +421,7 @@ export async function runSweep(
             d: features.cols,
             c: new Set(labels as ArrayLike<number> as number[]).size,
             seconds: (performance.now() - t0) / 1000,
+            all_rows: allRows,
           };
           writeJsonAtomic(path, r);
           results.push(r);

@@ -37,6 +37,43 @@ async function buildError(dir: string, out: string): Promise<Run> {
   }
 }
 
+test('tlab data build: an unknown key, in a task or its generator parameters, lists the valid keys', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const cases: [string, RegExp, RegExp][] = [
+      [
+        'dataset: synthetic:counting\n    seeed: 1',
+        /^error: config\.yaml: tasks\.t: unknown field 'seeed' \(did you mean 'seed'\?\)$/,
+        /^valid fields: dataset, revision, subset, generator, mode, splits, .*, few_shot, grader$/m,
+      ],
+      [
+        'dataset: synthetic:counting\n    few_shot: {k: 1, pool: 2}',
+        /^error: config\.yaml: tasks\.t\.few_shot: unknown field 'pool'/,
+        /^valid fields: k, split, pool_size$/m,
+      ],
+      [
+        'dataset: synthetic:spatial\n    generator: {modalty: text}',
+        /^error: config\.yaml: tasks\.t\.generator: unknown field 'modalty' \(did you mean 'modality'\?\)$/,
+        /^valid fields: splits, image_size, colors, shapes, min_objects, max_objects, modality, format$/m,
+      ],
+      [
+        'dataset: synthetic:json-extraction\n    generator: {doc_type: [quote]}',
+        /^error: config\.yaml: tasks\.t\.generator: unknown field 'doc_type' \(did you mean 'doc_types'\?\)$/,
+        /^valid fields: splits, modality, fields, distractors, image_width, doc_types$/m,
+      ],
+    ];
+    for (const [body, first, valid] of cases) {
+      writeFileSync(join(dir, 'config.yaml'), `tasks:\n  t:\n    ${body}\n`);
+      const r = await buildError(dir, join(dir, 'out'));
+      assert.equal(r.status, 1, body);
+      assert.match(r.first, first, body);
+      assert.match(r.stderr, valid, body);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
 /** Bad inputs: each fails with a first stderr line naming the file/field/row, exit 1, and no task folder. */
 test('tlab data build: clear errors and no half-written task folder', async () => {
   const { dir, cleanup } = tempDir();
@@ -112,9 +149,17 @@ test('tlab data build/inspect/gallery and bookmarks end to end', async () => {
       join(dir, 'config.yaml'),
       'tasks:\n  grid:\n    dataset: synthetic:grid-world\n    generator: {splits: {train: 2, test: 2}, questions_per_image: 2}\n',
     );
-    const built = tlabProcess(dir, 'data', 'build', 'config.yaml', '--quiet');
+    const built = tlabProcess(dir, 'data', 'build', 'config.yaml', '--quiet', '--json');
     assert.equal(built.status, 0, built.stderr);
     assert.deepEqual(JSON.parse(built.stdout).splits, { train: 4, test: 4 });
+    // --quiet alone prints nothing on stdout (nor stderr: no progress); without it the summary stays.
+    const quiet = tlabProcess(dir, 'data', 'build', 'config.yaml', '--quiet');
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stdout, '');
+    assert.equal(quiet.stderr, '');
+    const plain = tlabProcess(dir, 'data', 'build', 'config.yaml');
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(JSON.parse(plain.stdout).task, 'grid');
     const uid = JSON.parse(
       readFileSync(join(dir, 'formatted_datasets/grid/test.jsonl'), 'utf8').split('\n')[0],
     ).uid;

@@ -13,6 +13,25 @@ test('--describe grid-world lists each parameter with type, default and valid va
   assert.match(r.stdout, /\n {2}rows +integer; default 3; valid: 1\.\.12\n/);
   assert.match(r.stdout, /\n {2}modality +string; default "image"; valid: text \| image \| both\n/);
   assert.match(r.stdout, /note: splits counts grids, not questions/);
+  assert.match(r.stdout, /note: .*in multi-question mode \(questions_per_image > 1\)/);
+  assert.match(r.stdout, /\n {2}splits +map of name → integer; .* — grids per split, not questions/);
+  assert.match(
+    r.stdout,
+    /\n {2}questions_per_image +integer; .* — .*splits still counts grids, not questions\n/,
+  );
+});
+
+test('--describe: counting and spatial take modality text | image (default image); json-extraction its doc types', () => {
+  for (const name of ['counting', 'spatial']) {
+    const r = tlab(['data', 'generators', '--describe', name]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\n {2}modality +string; default "image"; valid: text \| image — /);
+  }
+  const r = tlab(['data', 'generators', '--describe', 'json-extraction', '--json']);
+  const d = JSON.parse(r.stdout);
+  const types = d.params.find((p: { name: string }) => p.name === 'doc_types');
+  assert.deepEqual(types.default, ['invoice', 'receipt', 'purchase_order', 'quote']);
+  assert.match(types.doc, /label column/);
 });
 
 test('--describe --json: every generator, every schema field, defaults as the schema parses them', () => {

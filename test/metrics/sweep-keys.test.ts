@@ -1,14 +1,21 @@
 // Sweep results are keyed by content (issue 9 #7): a changed option or feature file is scored again, names map
 // to distinct folders, and accuracy tables go through the CSV parser with clear errors.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readLabelFile, readMatrixFile } from '../../src/metrics/features.ts';
 import { writeNpy } from '../../src/metrics/io/npy.ts';
 import { scoreMetric } from '../../src/metrics/registry.ts';
-import { loadSweepConfig, pathSegment, readAccuracyTable, runSweep } from '../../src/metrics/sweep.ts';
+import {
+  loadSweepConfig,
+  pathSegment,
+  readAccuracyTable,
+  runSweep,
+  summarizeSweep,
+} from '../../src/metrics/sweep.ts';
 import { Rng } from '../../src/util/random.ts';
 
 function features(dir: string, name: string, seed: number, n = 40, d = 5): { file: string; labels: string } {
@@ -166,6 +173,96 @@ test('accuracy tables: quoted CSV fields, a byte-order mark, and clear errors fo
           return true;
         },
       );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("sweep: n_samples 'all' is scored once, with the first seed; subsamples once per seed", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tlab-sweepall-'));
+  try {
+    const a = features(dir, 'a', 1);
+    writeFileSync(
+      join(dir, 'sweep.json'),
+      JSON.stringify({
+        entries: [{ model: 'm', task: 't', features: a.file, labels: a.labels }],
+        metrics: ['logme'],
+        // 100 >= N = 40 is the same cell as 'all'.
+        n_samples: [20, 'all', 100],
+        seeds: [3, 5, 7],
+      }),
+    );
+    const { config, baseDir } = loadSweepConfig(join(dir, 'sweep.json'));
+    const out = join(dir, 'out');
+    const results = await runSweep(config, baseDir, { out, quiet: true });
+    assert.deepEqual(
+      results.map((r) => [r.n_samples, r.seed, r.all_rows]),
+      [
+        [20, 3, false],
+        [20, 5, false],
+        [20, 7, false],
+        [40, 3, true],
+      ],
+    );
+    const base = join(out, 'results', 'm', 't', 'logme');
+    assert.ok(existsSync(join(base, 'n40_seed3.json')));
+    assert.ok(!existsSync(join(base, 'n40_seed5.json')), 'no second copy of the full-sample cell');
+    const summary = await summarizeSweep(results, undefined, out);
+    const all = summary.scores.find((s) => s.n_samples === 40);
+    assert.deepEqual([all?.seeds, all?.std], [1, 0]);
+    assert.equal(summary.scores.find((s) => s.n_samples === 20)?.seeds, 3);
+
+    const cli = spawnSync(
+      process.execPath,
+      ['bin/tlab.js', 'metrics', 'sweep', join(dir, 'sweep.json'), '--out', out],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, /^4 results, /);
+    assert.match(cli.stdout, /\(all\) scored once, with seed 3 \(the first\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sweep config: an unknown key lists the valid ones; an unknown estimator option fails before scoring', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tlab-sweepcfg-'));
+  try {
+    const write = (doc: Record<string, unknown>) => {
+      writeFileSync(join(dir, 'sweep.json'), JSON.stringify(doc));
+      return join(dir, 'sweep.json');
+    };
+    const entries = [
+      { model: 'm', task: 't', features: join(dir, 'missing.npy'), labels: join(dir, 'y.npy') },
+    ];
+    assert.throws(
+      () => loadSweepConfig(write({ entries, metrics: ['logme'], seed: [1] })),
+      (e: Error & { details?: string }) => {
+        assert.match(
+          e.message,
+          /sweep\.json: \(top level\): unknown field 'seed' \(did you mean 'seeds'\?\)$/,
+        );
+        assert.equal(e.details, 'valid fields: entries, metrics, n_samples, seeds, accuracy, tie_tolerance');
+        return true;
+      },
+    );
+    // The feature file does not exist: the option error must come first.
+    const { config, baseDir } = loadSweepConfig(
+      write({ entries, metrics: [{ name: 'knn', options: { kk: 3 } }] }),
+    );
+    await assert.rejects(
+      runSweep(config, baseDir, { out: join(dir, 'out'), quiet: true }),
+      (e: Error & { details?: string }) => {
+        assert.equal(
+          e.message,
+          "sweep config: metrics.0.options: unknown option 'kk' (did you mean 'k'?) of knn",
+        );
+        assert.equal(e.details, 'valid options: k');
+        return true;
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -69,11 +69,18 @@ export function registerDataCommands(program: Command): void {
         'cached',
       ]),
     )
-    .option('-q, --quiet', 'no progress output')
+    .option('-q, --quiet', 'no progress output and nothing on stdout (unless --json)')
+    .option('--json', 'print one JSON summary per task (task, dir, splits, images), also with --quiet')
     .action(
       async (
         config: string,
-        opts: { out?: string; task?: string[]; mode?: 'streaming' | 'cached'; quiet?: boolean },
+        opts: {
+          out?: string;
+          task?: string[];
+          mode?: 'streaming' | 'cached';
+          quiet?: boolean;
+          json?: boolean;
+        },
       ) => {
         const results = await buildTasksFromFile(config, {
           outDir: opts.out ? resolve(opts.out) : undefined,
@@ -81,6 +88,8 @@ export function registerDataCommands(program: Command): void {
           mode: opts.mode,
           quiet: opts.quiet,
         });
+        // The summary is the default output; --quiet silences it unless asked for explicitly.
+        if (opts.quiet && !opts.json) return;
         for (const r of results) printJson({ task: r.task, dir: r.dir, splits: r.splits, images: r.images });
       },
     );

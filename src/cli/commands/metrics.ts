@@ -115,6 +115,10 @@ export function registerMetricsCommands(program: Command): void {
         if (opts.json) printJson(summary);
         else {
           process.stdout.write(`${results.length} results, summary in ${join(opts.out, 'summary.json')}\n`);
+          if (config.seeds.length > 1 && results.some((r) => r.all_rows))
+            process.stdout.write(
+              `n_samples covering every row (all) scored once, with seed ${config.seeds[0]} (the first): without a subsample every seed gives the same score\n`,
+            );
           for (const c of summary.correlations)
             process.stdout.write(
               `${c.task} ${c.metric} n=${c.n_samples}: kendall ${c.kendall.toFixed(3)} [${c.kendall_ci95.map((v) => v.toFixed(2)).join(', ')}]${c.kendall_p_exact === null ? '' : ` p=${c.kendall_p_exact.toFixed(3)}`} weighted ${c.weighted_kendall.toFixed(3)} spearman ${c.spearman.toFixed(3)}${c.tied_models ? ` (${c.tied_models} tied)` : ''}\n`,

@@ -14,6 +14,8 @@ export interface ParamDescription {
   default: unknown;
   /** Allowed values or range, in words ('' when any value of the type is). */
   valid: string;
+  /** What the parameter means, where the schema says (its zod description), else ''. */
+  doc: string;
 }
 
 export interface GeneratorDescription {
@@ -27,7 +29,7 @@ export interface GeneratorDescription {
 /** What a task's `splits` counts, where it is not one row per item. */
 const NOTES: Record<string, string[]> = {
   'grid-world': [
-    'splits counts grids, not questions: each grid gives questions_per_image rows (instructions: multi asks them all in one row)',
+    'splits counts grids, not questions: in multi-question mode (questions_per_image > 1) each grid gives questions_per_image rows, so a split of N grids has N x questions_per_image rows (instructions: multi asks them all in one row, N rows)',
   ],
 };
 
@@ -42,6 +44,7 @@ type JsonSchema = {
   maxItems?: number;
   minLength?: number;
   default?: unknown;
+  description?: string;
   properties?: Record<string, JsonSchema>;
 };
 
@@ -85,6 +88,7 @@ export function describeGenerator(g: AnyGenerator): GeneratorDescription {
     type: typeOf(s),
     default: s.default ?? null,
     valid: validOf(s),
+    doc: s.description ?? '',
   }));
   return {
     name: `synthetic:${g.name}`,
@@ -112,7 +116,8 @@ export function formatGeneratorDescription(d: GeneratorDescription): string {
   const lines = [`${d.name} (version ${d.version}): ${d.description}`];
   for (const p of d.params) {
     const def = p.default === null ? 'no default' : `default ${JSON.stringify(p.default)}`;
-    lines.push(`  ${p.name.padEnd(width)}  ${p.type}; ${def}${p.valid ? `; valid: ${p.valid}` : ''}`);
+    const valid = p.valid ? `; valid: ${p.valid}` : '';
+    lines.push(`  ${p.name.padEnd(width)}  ${p.type}; ${def}${valid}${p.doc ? ` — ${p.doc}` : ''}`);
   }
   for (const n of d.notes) lines.push(`  note: ${n}`);
   return `${lines.join('\n')}\n`;

@@ -15,14 +15,23 @@ export const GRID_VOCAB: string[] = [...SHAPES];
 
 const Params = z
   .object({
-    splits: z.record(z.string(), z.int().min(0)).default({ train: 200, validation: 20, test: 20 }),
+    splits: z
+      .record(z.string(), z.int().min(0))
+      .default({ train: 200, validation: 20, test: 20 })
+      .describe(
+        'grids per split, not questions (with questions_per_image > 1 and single instructions, each grid gives that many rows)',
+      ),
     rows: z.int().min(1).max(12).default(3),
     cols: z.int().min(1).max(12).default(3),
     vocab: z.array(z.string().min(1)).min(2).default(GRID_VOCAB),
     /** Objects drawn from the vocabulary for each grid (the prompt lists them). */
     vocab_subset_size: z.int().min(1).default(4),
     modality: z.enum(['text', 'image', 'both']).default('image'),
-    questions_per_image: z.int().min(1).default(3),
+    questions_per_image: z
+      .int()
+      .min(1)
+      .default(3)
+      .describe('questions per grid; above 1 (multi-question mode) splits still counts grids, not questions'),
     instructions: z.enum(['single', 'multi']).default('single'),
     /** How objects look: the shape icon, the word written in the cell, or both. */
     render: z.enum(['icon', 'text', 'icon+text']).default('icon'),

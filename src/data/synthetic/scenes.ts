@@ -3,7 +3,9 @@
  * is asked, so transfer between them is measurable:
  *   counting        "How many red objects are there?", "What colour is the star?", "What shape is the blue object?"
  *   spatial         "Where is the red circle relative to the blue square?" (left/right/above/below) or yes/no
- * (and image-pairs.ts, which compares two of these scenes).
+ * (and image-pairs.ts, which compares two of these scenes). counting and spatial also come as text
+ * (`modality: text`): the same scene for the same seed, listed in words with positions, so the same question
+ * has the same answer without the picture and image-to-text transfer is measurable too.
  */
 import { z } from 'zod';
 import { Rng } from '../../util/random.ts';
@@ -41,6 +43,11 @@ export const sceneParams = {
   min_objects: z.int().min(1).default(1),
   max_objects: z.int().min(1).max(16).default(6),
 };
+const modalityParam = z
+  .enum(['text', 'image'])
+  .default('image')
+  .describe('image: the scene as a picture; text: the same scene listed in words with positions');
+type Rendering = { modality: 'text' | 'image'; image_size: number };
 
 function scene(rng: Rng, n: number, size: number, colors: string[], shapes: ShapeName[]): SceneObject[] {
   const lattice = Math.max(3, Math.ceil(Math.sqrt(n * 1.6)));
@@ -67,11 +74,11 @@ export function drawScene(p: SceneParams, rng: Rng): SceneObject[] {
   return scene(rng, n, p.image_size, p.colors, p.shapes as ShapeName[]);
 }
 
-/** Column roles shared by the one-image question generators. */
-function questionDefaults(userPrompt: string, metadata: string[]): TaskDefaults {
+/** Column roles shared by the one-image question generators; as text, the scene listing precedes the question. */
+function questionDefaults(p: Rendering, userPrompt: string, metadata: string[]): TaskDefaults {
   return {
-    image_column: 'image',
-    user_prompt: userPrompt,
+    ...(p.modality === 'image' ? { image_column: 'image' } : {}),
+    user_prompt: p.modality === 'image' ? userPrompt : `{scene}\n${userPrompt}`,
     assistant_text_column: 'answer',
     label_column: 'answer',
     grader: 'ExactMatchGrader',
@@ -90,11 +97,28 @@ export function sceneSvg(objects: SceneObject[], size: number): string {
 
 const describe = (o: SceneObject): string => `${o.color} ${o.shape}`;
 
+/**
+ * The scene in words: every object with its centre in the picture's pixel coordinates (y grows downwards, as
+ * in the image), so counts, attributes and left/right/above/below are all readable from the text.
+ */
+export function sceneText(objects: SceneObject[], size: number): string {
+  const lines = objects.map((o) => `- a ${describe(o)} at x=${Math.round(o.x)}, y=${Math.round(o.y)}`);
+  const n = `${objects.length} object${objects.length === 1 ? '' : 's'}`;
+  return `A ${size} x ${size} scene (x from the left edge, y from the top edge) with ${n}:\n${lines.join('\n')}`;
+}
+
+/** The row's picture, or its text listing: the scene drawn from the RNG either way, so answers match. */
+async function sceneColumns(p: Rendering, objects: SceneObject[], file: string): Promise<SourceRow> {
+  if (p.modality === 'text') return { scene: sceneText(objects, p.image_size) };
+  return { image: await renderImage(sceneSvg(objects, p.image_size), file) };
+}
+
 // ---------------------------------------------------------------------------------------------- counting
 
 const CountingParams = z
   .object({
     ...sceneParams,
+    modality: modalityParam,
     questions: z
       .array(z.enum(['count', 'count_color', 'count_shape', 'color', 'shape']))
       .min(1)
@@ -146,8 +170,8 @@ export const counting: SyntheticGenerator<CountingParams> = {
   version: 1,
   description: 'one scene of shapes; count objects, or name the colour/shape of a unique object',
   params: CountingParams,
-  columns: () => ['image', 'question', 'answer', 'kind', 'objects'],
-  defaults: () => questionDefaults('{question} Answer with one word or number.', ['kind', 'objects']),
+  columns: (p) => [p.modality === 'image' ? 'image' : 'scene', 'question', 'answer', 'kind', 'objects'],
+  defaults: (p) => questionDefaults(p, '{question} Answer with one word or number.', ['kind', 'objects']),
   labels: (p) =>
     [
       ...new Set([
@@ -164,7 +188,7 @@ export const counting: SyntheticGenerator<CountingParams> = {
       const q = countingQuestion(p, rng, objects);
       if (!q) continue; // no object unique by that attribute: draw another scene
       return {
-        image: await renderImage(sceneSvg(objects, p.image_size), `counting-${split}-${index}.png`),
+        ...(await sceneColumns(p, objects, `counting-${split}-${index}.png`)),
         question: q.question,
         answer: q.answer,
         kind: q.kind,
@@ -181,6 +205,7 @@ const SpatialParams = z
     ...sceneParams,
     min_objects: z.int().min(2).default(2),
     max_objects: z.int().min(2).max(9).default(4),
+    modality: modalityParam,
     format: z.enum(['relation', 'yes_no']).default('relation'),
   })
   .strict();
@@ -201,8 +226,8 @@ export const spatial: SyntheticGenerator<SpatialParams> = {
   version: 1,
   description: 'where is one object relative to another (left/right/above/below, or a yes/no question)',
   params: SpatialParams,
-  columns: () => ['image', 'question', 'answer', 'relation', 'objects'],
-  defaults: () => questionDefaults('{question}', ['relation', 'objects']),
+  columns: (p) => [p.modality === 'image' ? 'image' : 'scene', 'question', 'answer', 'relation', 'objects'],
+  defaults: (p) => questionDefaults(p, '{question}', ['relation', 'objects']),
   labels: (p) => (p.format === 'relation' ? [...RELATIONS].sort() : ['no', 'yes']),
   numRows: (p, split) => p.splits[split] ?? 0,
   async row(p, seed, split, index): Promise<SourceRow> {
@@ -228,7 +253,7 @@ export const spatial: SyntheticGenerator<SpatialParams> = {
         answer = asked === rel ? 'yes' : 'no';
       }
       return {
-        image: await renderImage(sceneSvg(objects, p.image_size), `spatial-${split}-${index}.png`),
+        ...(await sceneColumns(p, objects, `spatial-${split}-${index}.png`)),
         question,
         answer,
         relation: rel,
