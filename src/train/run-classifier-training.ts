@@ -41,6 +41,7 @@ import {
   classifierObjective,
 } from './classifier-objective.ts';
 import type { TrainConfig } from './config.ts';
+import { finalMetrics } from './final-metrics.ts';
 import { RESUME_MAY_CHANGE, tokenizerHash, weightsHash } from './resume-fingerprint.ts';
 import {
   plotLearningCurve,
@@ -355,8 +356,7 @@ export async function runClassifierTraining(
     steps: result.step,
     resumedFrom: result.resumedFrom,
     stepSeconds: result.stepSeconds,
-    trainLoss: result.losses.length ? result.losses[result.losses.length - 1] : null,
-    eval: result.evals.length ? result.evals[result.evals.length - 1] : null,
+    ...finalMetrics(runDirs.logs, result.losses, result.evals),
     labels: [...labels],
     head: prepared.head,
     examples: { train: trainExamples.length, eval: evalExamples.length },
