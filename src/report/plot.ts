@@ -7,11 +7,19 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../util/atomic-write.ts';
+import { type ScaleChoice, vegaScale } from './axis-scale.ts';
+import { placePoints } from './scatter-layout.ts';
+import { vegaTextWidth } from './text-width.ts';
+
+// Headless vega has no canvas to measure text; without this it guesses widths far too wide (see text-width.ts).
+// vega supports replacing textMetrics.width; its typings do not declare textMetrics.
+(vega as unknown as { textMetrics: { width: typeof vegaTextWidth } }).textMetrics.width = vegaTextWidth;
 
 export interface Axis {
   title: string;
-  scale?: 'linear' | 'log';
-  /** Start the axis at zero (vega-lite's default for quantitative axes). Default false. */
+  /** Default 'auto': log when every value on the axis is positive and they span 100× or more, else linear. */
+  scale?: ScaleChoice;
+  /** Take a linear axis to zero (vega-lite's default for quantitative axes). Default false. */
   zero?: boolean;
 }
 
@@ -55,19 +63,30 @@ export interface ScatterPlot {
   height?: number;
 }
 
-function axis(a: Axis, field: string) {
+/** A quantitative position encoding of `field`, its scale fitted to `values` (the whole axis, all layers). */
+function axis(a: Axis, field: string, values: readonly number[]) {
   return {
     field,
     type: 'quantitative' as const,
     title: a.title,
-    scale: a.scale === 'log' ? { type: 'log' as const } : { type: 'linear' as const, zero: a.zero ?? false },
+    scale: vegaScale(a.scale, values, a.zero ?? false),
   };
 }
 
-/** Vega-lite spec: one line (with points) per series and a translucent band where low/high are given. */
+const LABEL_LINE = 12;
+
+/**
+ * Vega-lite spec: one line (with points) per series and a translucent band where low/high are given; legend
+ * swatches are opaque.
+ */
 export function linePlotSpec(p: LinePlot): TopLevelSpec {
   const values = p.series.flatMap((s) => s.points.map((pt) => ({ series: s.name, ...pt })));
-  const color = { field: 'series', type: 'nominal' as const, title: null };
+  const xs = values.map((v) => v.x);
+  const ys = values.flatMap((v) => [v.y, v.low ?? Number.NaN, v.high ?? Number.NaN]);
+  const x = axis(p.x, 'x', xs);
+  const y = axis(p.y, 'y', ys);
+  // The legend merges both layers' symbols; without symbolOpacity the band's 0.18 tints the swatches.
+  const color = { field: 'series', type: 'nominal' as const, title: null, legend: { symbolOpacity: 1 } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: p.title,
@@ -79,21 +98,52 @@ export function linePlotSpec(p: LinePlot): TopLevelSpec {
       {
         mark: { type: 'area', opacity: 0.18 },
         transform: [{ filter: 'isValid(datum.low) && isValid(datum.high)' }],
-        encoding: { x: axis(p.x, 'x'), y: { ...axis(p.y, 'low') }, y2: { field: 'high' }, color },
+        encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color },
       },
       {
         mark: { type: 'line', point: true },
-        encoding: { x: axis(p.x, 'x'), y: axis(p.y, 'y'), color },
+        encoding: { x, y, color },
       },
     ],
   } as TopLevelSpec;
 }
 
-/** Vega-lite spec: points coloured by group, with optional text labels. */
+/**
+ * Vega-lite spec: points coloured by group, with optional text labels. Points that (nearly) coincide are spread
+ * a little in x and their labels stacked (see scatter-layout.ts); the data and tooltips keep the exact values.
+ */
 export function scatterPlotSpec(p: ScatterPlot): TopLevelSpec {
-  const values = p.points.map((pt) => ({ group: pt.group ?? '', label: pt.label ?? '', x: pt.x, y: pt.y }));
-  const grouped = p.points.some((pt) => pt.group !== undefined);
-  const base = { x: axis(p.x, 'x'), y: axis(p.y, 'y') };
+  const xs = p.points.map((pt) => pt.x);
+  const ys = p.points.map((pt) => pt.y);
+  const x0 = vegaScale(p.x.scale, xs, p.x.zero ?? false);
+  const y = axis(p.y, 'y', ys);
+  const placed =
+    x0.domain && y.scale.domain
+      ? placePoints(
+          xs,
+          ys,
+          { type: x0.type, domain: x0.domain },
+          { type: y.scale.type, domain: y.scale.domain },
+        )
+      : p.points.map((pt) => ({ x: pt.x, stack: 0 }));
+  const values = p.points.map((pt, i) => ({
+    group: pt.group ?? '',
+    label: pt.label ?? '',
+    x: pt.x,
+    y: pt.y,
+    x_drawn: placed[i].x,
+    stack: placed[i].stack,
+  }));
+  // The axis covers the drawn positions too (a spread cluster at an edge stays inside), of the type chosen
+  // from the data.
+  const x = axis({ ...p.x, scale: x0.type }, 'x_drawn', [...xs, ...placed.map((q) => q.x)]);
+  const tooltip = [
+    { field: 'label', type: 'nominal' as const, title: 'label' },
+    { field: 'x', type: 'quantitative' as const, title: p.x.title },
+    { field: 'y', type: 'quantitative' as const, title: p.y.title },
+  ];
+  const base = { x, y, tooltip };
+  const levels = Math.max(0, ...values.filter((v) => v.label !== '').map((v) => v.stack + 1));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: p.title,
@@ -104,14 +154,20 @@ export function scatterPlotSpec(p: ScatterPlot): TopLevelSpec {
     layer: [
       {
         mark: { type: 'point', filled: true, size: 70 },
-        encoding: grouped ? { ...base, color: { field: 'group', type: 'nominal', title: null } } : base,
+        encoding: grouped(p) ? { ...base, color: { field: 'group', type: 'nominal', title: null } } : base,
       },
-      {
-        mark: { type: 'text', align: 'left', dx: 6, dy: -6, fontSize: 10 },
+      // one text layer per stack level: vega-lite cannot encode dy per datum
+      ...Array.from({ length: levels }, (_, k) => ({
+        transform: [{ filter: `datum.stack === ${k} && datum.label !== ''` }],
+        mark: { type: 'text', align: 'left', dx: 6, dy: -6 - k * LABEL_LINE, fontSize: 10 },
         encoding: { ...base, text: { field: 'label' } },
-      },
+      })),
     ],
   } as TopLevelSpec;
+}
+
+function grouped(p: ScatterPlot): boolean {
+  return p.points.some((pt) => pt.group !== undefined);
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

@@ -24,7 +24,8 @@ import { loadModelFolder, type ModelFolder, saveModelFolder } from '../models/hf
 import { buildModel, type LoadedModel } from '../models/hf/registry.ts';
 import type { DecoderLm, Vlm, VlmImage } from '../models/types.ts';
 import { countImagePlaceholders } from '../models/vlm.ts';
-import { linePlotSpec, savePlot } from '../report/plot.ts';
+import { learningCurveSpec } from '../report/learning-curve.ts';
+import { savePlot } from '../report/plot.ts';
 import { loadTokenizer } from '../tokenize/hf-tokenizer.ts';
 import { CharTokenizer, WordTokenizer } from '../tokenize/simple-tokenizer.ts';
 import type { ChatMessage, TextTokenizer } from '../tokenize/types.ts';
@@ -34,6 +35,7 @@ import { type BatcherOptions, ExampleBatcher } from './batcher.ts';
 import type { TrainConfig } from './config.ts';
 import { type ChanceBaseline, majorityAnswerBaseline, nonContentTargetIds } from './content-tokens.ts';
 import { chatExample, expandImageTokens } from './examples.ts';
+import { finalMetrics } from './final-metrics.ts';
 import { readJsonl } from './logging/jsonl-log.ts';
 import { causalLmObjective } from './objective.ts';
 import { applyPeftAdapter, savePeftAdapter } from './peft-adapter.ts';
@@ -490,8 +492,7 @@ export async function runTraining(
     steps: result.step,
     resumedFrom: result.resumedFrom,
     stepSeconds: result.stepSeconds,
-    trainLoss: trainLosses.length ? trainLosses[trainLosses.length - 1] : null,
-    eval: result.evals.length ? result.evals[result.evals.length - 1] : null,
+    ...finalMetrics(runDirs.logs, trainLosses, result.evals),
     evalSplit: evalSplit ? { name: evalSplit, rows: evalTokens.length } : null,
     baseline: chance,
     unknownTokens,
@@ -604,27 +605,15 @@ export function preprocessorJson(p: PreprocessConfig): Record<string, unknown> {
   };
 }
 
-/** loss.png / loss.svg from metrics.jsonl: training loss and evaluation loss against the step. */
+/**
+ * loss.png / loss.svg from metrics.jsonl: training and evaluation loss against the step, and beside them the
+ * evaluation metrics (accuracy, exact match) when the run logged any.
+ */
 export async function plotLearningCurve(logDir: string, title: string): Promise<string | null> {
   const path = join(logDir, 'metrics.jsonl');
   if (!existsSync(path)) return null;
-  const { records } = readJsonl(path);
-  const series = (split: string) =>
-    records
-      .filter((r) => r.split === split && typeof r.loss === 'number')
-      .map((r) => ({ x: r.step, y: r.loss as number }));
-  const trainPts = series('train');
-  if (trainPts.length === 0) return null;
-  const evalPts = series('eval');
-  const spec = linePlotSpec({
-    title: `${title}: learning curve`,
-    x: { title: 'step' },
-    y: { title: 'loss', scale: 'log' },
-    series: [
-      { name: 'train', points: trainPts },
-      ...(evalPts.length ? [{ name: 'eval', points: evalPts }] : []),
-    ],
-  });
+  const spec = learningCurveSpec(readJsonl(path).records, title);
+  if (!spec) return null;
   const files = await savePlot(spec, join(logDir, 'loss'));
   return files.png;
 }

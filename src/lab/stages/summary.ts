@@ -242,7 +242,7 @@ async function learningCurves(ctx: StageContext): Promise<string[]> {
   const saved = await savePlot(
     linePlotSpec({
       title: 'fine-tuning: training loss',
-      x: { title: 'step' },
+      x: { title: 'step', scale: 'linear' },
       y: { title: 'loss', scale: 'log' },
       series,
     }),
