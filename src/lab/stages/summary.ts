@@ -109,14 +109,15 @@ function actualScores(ctx: StageContext, grid: EvalGrid | null, strategy: string
 
 function resultRows(ctx: StageContext, grid: EvalGrid | null, estimators: SweepResult[]): ResultRow[] {
   const rows: ResultRow[] = [];
-  const byName = new Map(ctx.plan.runs.map((r) => [r.name, r]));
+  // A fine-tune and its eval run share a name: look the model up among the fine-tunes.
+  const byName = new Map(runsOf(ctx, 'finetune').map((r) => [r.name, r]));
   const metricRuns = new Map(
     runsOf(ctx, 'metrics').map((r) => [`${r.params.model}\u0000${r.params.task}`, r.id]),
   );
   for (const c of grid?.cells ?? []) {
     if (c.status !== 'done') continue;
     const ft = byName.get(c.model);
-    const p = (ft?.stage === 'finetune' ? ft.params : null) as {
+    const p = (ft ? ft.params : null) as {
       model: string;
       task: string;
       strategy: string;
