@@ -110,7 +110,10 @@ describe('experiments', () => {
     // A fine-tuned model's eval rows name its base, what it was fine-tuned on and how; a zoo model's are zero-shot.
     const evalRows = csv.slice(1).filter((l) => l.startsWith('eval,'));
     assert.deepEqual(
-      evalRows.filter((l) => /^eval,a,g1,lora-r2,2,0,/.test(l)).map((l) => l.split(',')[6]).sort(),
+      evalRows
+        .filter((l) => /^eval,a,g1,lora-r2,2,0,/.test(l))
+        .map((l) => l.split(',')[6])
+        .sort(),
       ['g1', 'g2'],
     );
     assert.equal(evalRows.filter((l) => l.split(',')[3] === 'zero-shot').length, 4, '2 zoo models × 2 tasks');
