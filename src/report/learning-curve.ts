@@ -7,7 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { type LineSeries, linePlotSpec } from './plot.ts';
 
 /** Evaluation metrics drawn in the second panel, in this order, where the eval records have them. */
-export const EVAL_METRICS = ['accuracy', 'content_accuracy', 'exact_match', 'f1', 'macro_f1'] as const;
+export const EVAL_METRICS = ['accuracy', 'exact_match', 'f1', 'macro_f1'] as const;
 
 /** A metrics.jsonl line as read back (non-finite numbers were written as strings). */
 export interface CurveRecord {

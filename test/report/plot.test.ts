@@ -10,9 +10,13 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { chooseScale, fitDomain, LOG_RATIO } from '../../src/report/axis-scale.ts';
 import { learningCurveSpec } from '../../src/report/learning-curve.ts';
-import { linePlotSpec, renderSvg, scatterPlotSpec } from '../../src/report/plot.ts';
+import { type LinePoint, linePlotSpec, renderSvg, scatterPlotSpec } from '../../src/report/plot.ts';
 import { textWidth } from '../../src/report/text-width.ts';
 import { plotLearningCurve } from '../../src/train/run-training.ts';
+
+/** A line plot of one series 's' with axes 'x' and 'y'. */
+const oneSeries = (points: LinePoint[]) =>
+  linePlotSpec({ title: 't', x: { title: 'x' }, y: { title: 'y' }, series: [{ name: 's', points }] });
 
 const root = mkdtempSync(join(tmpdir(), 'tlab-plot-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -48,36 +52,16 @@ test('auto scale: log when every value is positive and they span 100x; an explic
   assert.equal(chooseScale('linear', [1, 1e6]), 'linear');
   assert.equal(chooseScale('log', [2, 3]), 'log');
   // the band counts: y within 1–50 but a band up to 200 spans 200x
-  const band = linePlotSpec({
-    title: 't',
-    x: { title: 'x' },
-    y: { title: 'y' },
-    series: [
-      {
-        name: 's',
-        points: [
-          { x: 1, y: 1, low: 1, high: 200 },
-          { x: 2, y: 50 },
-        ],
-      },
-    ],
-  });
+  const band = oneSeries([
+    { x: 1, y: 1, low: 1, high: 200 },
+    { x: 2, y: 50 },
+  ]);
   assert.equal(scaleOf(band, 'y').type, 'log');
   assert.equal(scaleOf(band, 'x').type, 'linear');
-  const negativeLow = linePlotSpec({
-    title: 't',
-    x: { title: 'x' },
-    y: { title: 'y' },
-    series: [
-      {
-        name: 's',
-        points: [
-          { x: 1, y: 1, low: -1, high: 3 },
-          { x: 2, y: 500 },
-        ],
-      },
-    ],
-  });
+  const negativeLow = oneSeries([
+    { x: 1, y: 1, low: -1, high: 3 },
+    { x: 2, y: 500 },
+  ]);
   assert.equal(scaleOf(negativeLow, 'y').type, 'linear');
 });
 
